@@ -1,0 +1,118 @@
+// Package actiontest builds fixtures and drives actions through the same guard Velero's calls go
+// through, for the actions' unit tests.
+package actiontest
+
+import (
+	"io"
+	"testing"
+
+	"github.com/sirupsen/logrus"
+	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
+	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
+	biav2 "github.com/vmware-tanzu/velero/pkg/plugin/velero/backupitemaction/v2"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/velero-openshift/plugins/common/action"
+	"github.com/velero-openshift/plugins/common/clusterfacts"
+	"github.com/velero-openshift/plugins/common/config"
+	"github.com/velero-openshift/plugins/common/keys"
+)
+
+// Hosts and domains used across the tests.
+const (
+	SourceRegistry      = "image-registry.openshift-image-registry.svc:5000"
+	DestinationRegistry = "image-registry.b.example.com:5000"
+	SourceApps          = "apps.a.example.com"
+	DestinationApps     = "apps.b.example.com"
+	VeleroNamespace     = "velero"
+)
+
+// DestinationFacts are the facts of the test destination cluster.
+var DestinationFacts = clusterfacts.Facts{
+	KubeVersion: "1.32", OpenShiftVersion: "4.18.1", RegistryHostname: DestinationRegistry,
+	AppsDomain: DestinationApps, RegistryEnabled: true,
+}
+
+// Env returns an Env with the destination facts and default config, logging nowhere.
+func Env() action.Env {
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	return action.Env{Log: log, Facts: clusterfacts.Static(DestinationFacts), Config: config.Static(config.Default())}
+}
+
+// Restore returns a Restore in the Velero namespace with the given namespace mapping.
+func Restore(mapping map[string]string) *velerov1.Restore {
+	return &velerov1.Restore{
+		ObjectMeta: metav1.ObjectMeta{Namespace: VeleroNamespace, Name: "restore-1", UID: "restore-uid"},
+		Spec:       velerov1.RestoreSpec{BackupName: "backup-1", NamespaceMapping: mapping},
+	}
+}
+
+// Backup returns a Backup in the Velero namespace.
+func Backup() *velerov1.Backup {
+	return &velerov1.Backup{ObjectMeta: metav1.ObjectMeta{Namespace: VeleroNamespace, Name: "backup-1", UID: "backup-uid"}}
+}
+
+// Object builds an unstructured object from apiVersion, kind, namespace, name and extra top-level fields.
+func Object(apiVersion, kind, ns, name string, fields map[string]any) *unstructured.Unstructured {
+	obj := map[string]any{
+		"apiVersion": apiVersion,
+		"kind":       kind,
+		"metadata":   map[string]any{"name": name},
+	}
+	if ns != "" {
+		obj["metadata"].(map[string]any)["namespace"] = ns
+	}
+	for k, v := range fields {
+		obj[k] = v
+	}
+	return &unstructured.Unstructured{Object: obj}
+}
+
+// FromSource marks obj as backed up on the test source cluster (what the common backup action writes).
+func FromSource(obj *unstructured.Unstructured) *unstructured.Unstructured {
+	a := obj.GetAnnotations()
+	if a == nil {
+		a = map[string]string{}
+	}
+	a[keys.BackupRegistryHostname] = SourceRegistry
+	a[keys.BackupAppsDomain] = SourceApps
+	a[keys.BackupServerVersion] = "4.14.2"
+	obj.SetAnnotations(a)
+	return obj
+}
+
+// Registration wraps a ready action as a registration row.
+func Registration(name string, kind action.Kind, a any) action.Registration {
+	return action.Registration{Name: name, Kind: kind, New: func(action.Env) (any, error) { return a, nil }}
+}
+
+// RunRestore runs a restore action on item through the guard, exactly as Velero's call would.
+func RunRestore(t testing.TB, reg action.Registration, env action.Env, item *unstructured.Unstructured, restore *velerov1.Restore) (*velero.RestoreItemActionExecuteOutput, error) {
+	t.Helper()
+	w, err := action.Wrap(reg, env)
+	if err != nil {
+		t.Fatalf("wrap %s: %v", reg.Name, err)
+	}
+	fromBackup := item.DeepCopy()
+	return w.(*action.GuardedRestore).Execute(&velero.RestoreItemActionExecuteInput{Item: item, ItemFromBackup: fromBackup, Restore: restore})
+}
+
+// RunBackup runs a backup action on item through the guard.
+func RunBackup(t testing.TB, reg action.Registration, env action.Env, item *unstructured.Unstructured, backup *velerov1.Backup) (*unstructured.Unstructured, []velero.ResourceIdentifier, error) {
+	t.Helper()
+	w, err := action.Wrap(reg, env)
+	if err != nil {
+		t.Fatalf("wrap %s: %v", reg.Name, err)
+	}
+	out, extra, _, _, err := w.(biav2.BackupItemAction).Execute(item, backup)
+	if err != nil || out == nil {
+		return nil, extra, err
+	}
+	u, uerr := action.Object(out)
+	if uerr != nil {
+		t.Fatalf("backup output: %v", uerr)
+	}
+	return u, extra, err
+}

@@ -1,0 +1,142 @@
+// Package imageref is the one implementation of image reference handling (SPEC §3): parsing,
+// deciding whether a reference points into a cluster's internal registry, and rewriting it to the
+// destination registry and namespace mapping.
+package imageref
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/distribution/reference"
+
+	"github.com/velero-openshift/plugins/common/nsmap"
+)
+
+// OpenShiftNamespace holds the shared builder images, which differ per cluster: references into it
+// lose their digest when rewritten so they resolve to the destination's own image.
+const OpenShiftNamespace = "openshift"
+
+// Ref is a parsed image reference.
+type Ref struct {
+	Host       string // registry host[:port]
+	Repository string // path below the host, e.g. "ns/name"
+	Tag        string
+	Digest     string
+}
+
+// Namespace is the first path segment of the repository (the OpenShift project).
+func (r Ref) Namespace() string {
+	ns, _, _ := strings.Cut(r.Repository, "/")
+	return ns
+}
+
+// Name is the repository path after the namespace ("name" of "ns/name").
+func (r Ref) Name() string {
+	_, name, _ := strings.Cut(r.Repository, "/")
+	return name
+}
+
+// String formats the reference as host/repository[:tag][@digest].
+func (r Ref) String() string {
+	var b strings.Builder
+	if r.Host != "" {
+		b.WriteString(r.Host)
+		b.WriteByte('/')
+	}
+	b.WriteString(r.Repository)
+	if r.Tag != "" {
+		b.WriteByte(':')
+		b.WriteString(r.Tag)
+	}
+	if r.Digest != "" {
+		b.WriteByte('@')
+		b.WriteString(r.Digest)
+	}
+	return b.String()
+}
+
+// ErrEmpty is returned for an empty reference.
+var ErrEmpty = errors.New("empty image reference")
+
+// Parse parses an image reference with the distribution reference grammar. A reference without a
+// registry host gets Docker's normalisation (docker.io, library/).
+func Parse(s string) (Ref, error) {
+	if strings.TrimSpace(s) == "" {
+		return Ref{}, ErrEmpty
+	}
+	named, err := reference.ParseNormalizedNamed(s)
+	if err != nil {
+		return Ref{}, fmt.Errorf("invalid image reference %q: %w", s, err)
+	}
+	r := Ref{Host: reference.Domain(named), Repository: reference.Path(named)}
+	if t, ok := named.(reference.Tagged); ok {
+		r.Tag = t.Tag()
+	}
+	if d, ok := named.(reference.Digested); ok {
+		r.Digest = d.Digest().String()
+	}
+	return r, nil
+}
+
+// IsInternal reports whether s names an image in the registry at host. An empty host never matches.
+func IsInternal(s, host string) bool {
+	if host == "" {
+		return false
+	}
+	r, err := Parse(s)
+	return err == nil && strings.EqualFold(r.Host, host)
+}
+
+// Rewriter moves internal references of a source registry to a destination registry, mapping the
+// namespace segment. Either host empty makes it a no-op: with no known registry there is nothing
+// to rewrite.
+type Rewriter struct {
+	SourceHost      string
+	DestinationHost string
+	Mapping         nsmap.Mapping
+}
+
+// Active reports whether the rewriter can change anything.
+func (w Rewriter) Active() bool { return w.SourceHost != "" && w.DestinationHost != "" }
+
+// Rewrite returns the destination form of s and whether it changed. External and empty references
+// are returned unchanged. An error means s looks internal (starts with the source host) but does not
+// parse: the caller must report it instead of restoring a reference that points nowhere.
+func (w Rewriter) Rewrite(s string) (string, bool, error) {
+	if !w.Active() || s == "" {
+		return s, false, nil
+	}
+	r, err := Parse(s)
+	if err != nil {
+		if hasHostPrefix(s, w.SourceHost) {
+			return s, false, err
+		}
+		return s, false, nil // not ours to judge: external references are never touched
+	}
+	if !strings.EqualFold(r.Host, w.SourceHost) {
+		return s, false, nil
+	}
+	out := w.RewriteRef(r)
+	return out.String(), out.String() != s, nil
+}
+
+// RewriteRef rewrites a parsed internal reference (the caller has checked it is internal).
+func (w Rewriter) RewriteRef(r Ref) Ref {
+	ns := r.Namespace()
+	if ns == OpenShiftNamespace {
+		r.Digest = ""
+	}
+	r.Host = w.DestinationHost
+	if rest := r.Name(); rest != "" {
+		r.Repository = w.Mapping.Map(ns) + "/" + rest
+	}
+	return r
+}
+
+// MapNamespace maps a namespace through the rewriter's mapping.
+func (w Rewriter) MapNamespace(ns string) string { return w.Mapping.Map(ns) }
+
+func hasHostPrefix(s, host string) bool {
+	return len(s) > len(host) && strings.EqualFold(s[:len(host)], host) && s[len(host)] == '/'
+}

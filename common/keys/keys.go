@@ -1,0 +1,84 @@
+// Package keys holds every annotation and label key the plugins read or write, so that a key is
+// spelled once and its meaning is documented in one place.
+package keys
+
+// Source facts, written on backed-up items by the common backup action so that restore actions
+// never depend on the order in which Velero runs them.
+const (
+	// BackupServerVersion is the source cluster's version: the OpenShift version when known, else
+	// the Kubernetes "major.minor".
+	BackupServerVersion = "openshift.io/backup-server-version"
+	// BackupRegistryHostname is the source cluster's internal registry hostname (may be empty).
+	BackupRegistryHostname = "openshift.io/backup-registry-hostname"
+	// BackupAppsDomain is the source cluster's router (apps) domain, when known.
+	BackupAppsDomain = "openshift.io/backup-apps-domain"
+	// RestoreServerVersion and RestoreRegistryHostname record the destination facts at restore.
+	RestoreServerVersion    = "openshift.io/restore-server-version"
+	RestoreRegistryHostname = "openshift.io/restore-registry-hostname"
+)
+
+// OpenShift's own keys that the plugins read.
+const (
+	// BuildName marks a pod created for a Build; the BuildConfig re-creates it.
+	BuildName = "openshift.io/build.name"
+	// HostGenerated marks a route whose host the router generated.
+	HostGenerated = "openshift.io/host.generated"
+	// ServingCertOriginatingService marks a service-CA serving-cert secret.
+	ServingCertOriginatingService = "service.alpha.openshift.io/originating-service-name"
+	// ServiceAccountName and ServiceAccountUID link a legacy token/dockercfg secret to its SA.
+	ServiceAccountName = "kubernetes.io/service-account.name"
+	ServiceAccountUID  = "kubernetes.io/service-account.uid"
+	// InternalRegistryAuthTokenSA (4.16+) names the SA whose dockercfg secret this is.
+	InternalRegistryAuthTokenSA = "openshift.io/internal-registry-auth-token.service-account"
+	// InternalRegistryPullSecretRef (4.16+) on a ServiceAccount names its managed dockercfg secret.
+	InternalRegistryPullSecretRef = "openshift.io/internal-registry-pull-secret-ref"
+	// DeploymentConfigLabel and DeploymentLabel tie pods and RCs to their DeploymentConfig.
+	DeploymentConfigLabel = "deploymentconfig"
+	DeploymentLabel       = "deployment"
+	// DeploymentConfigAnnotation on an RC names its DeploymentConfig.
+	DeploymentConfigAnnotation = "openshift.io/deployment-config.name"
+	// SCCUIDRange, SCCMCS and SCCSupplementalGroups are namespace annotations the SCC admission
+	// uses for file ownership.
+	SCCUIDRange           = "openshift.io/sa.scc.uid-range"
+	SCCMCS                = "openshift.io/sa.scc.mcs"
+	SCCSupplementalGroups = "openshift.io/sa.scc.supplemental-groups"
+)
+
+// Velero's keys that the plugins read.
+const (
+	// VeleroBackupVolumes is the opt-in file-system-backup annotation on a pod.
+	VeleroBackupVolumes = "backup.velero.io/backup-volumes"
+	// VeleroBackupNameLabel labels PodVolumeBackups with their Backup's name.
+	VeleroBackupNameLabel = "velero.io/backup-name"
+	// VeleroPluginConfigLabel marks plugin ConfigMaps (Velero's convention).
+	VeleroPluginConfigLabel = "velero.io/plugin-config"
+	// Restore hook annotations Velero honours on pods.
+	VeleroPostRestoreHookCommand = "post.hook.restore.velero.io/command"
+	VeleroInitRestoreHookImage   = "init.hook.restore.velero.io/container-image"
+)
+
+// Keys this project writes.
+const (
+	// PluginConfigLabel, with VeleroPluginConfigLabel, selects this project's plugin ConfigMap.
+	PluginConfigLabel = "openshift.io/velero-plugin"
+	// PausedOwnerRef marks an RC whose DeploymentConfig was paused at backup: such an RC is restored.
+	PausedOwnerRef = "openshift.io/paused-owner-ref"
+	// DCPodsHaveVolumeBackups, DCPodsHaveRestoreHooks and DCPodLabels are written on a
+	// DeploymentConfig at backup so the restore can decide whether its pods must be restored.
+	DCPodsHaveVolumeBackups = "openshift.io/dc-pods-volume-backups"
+	DCPodsHaveRestoreHooks  = "openshift.io/dc-pods-restore-hooks"
+	DCPodLabels             = "openshift.io/dc-pod-labels"
+	// DisconnectedFromDC labels pods detached from their DeploymentConfig at restore.
+	DisconnectedFromDC = "oadp.openshift.io/disconnected-from-dc"
+	// OriginalReplicas and OriginalPaused record a DeploymentConfig's values before restore scaled it to 0.
+	OriginalReplicas = "oadp.openshift.io/original-replicas"
+	OriginalPaused   = "oadp.openshift.io/original-paused"
+	// SkipBuildConfigConfigMapRestore marks build-pod CA / sys-config ConfigMaps.
+	SkipBuildConfigConfigMapRestore = "oadp.openshift.io/skip-buildconfig-configmap-restore"
+	// RelatedISTag and RelatedISTagNamespace record the tag an ImageStreamTag references.
+	RelatedISTag          = "migration.openshift.io/related-istag"
+	RelatedISTagNamespace = "migration.openshift.io/related-istag-ns"
+	// SkipImageCopy opts an ImageStream out of image copy; DisableImageCopy a whole Backup.
+	SkipImageCopy    = "openshift.io/skip-image-copy"
+	DisableImageCopy = "migration.openshift.io/disable-image-copy"
+)

@@ -1,0 +1,81 @@
+// Package serverfacts records the source cluster's facts on backed-up items and the destination's
+// on restored items, so every restore action can read the source facts from the item itself
+// regardless of the order Velero runs actions in.
+package serverfacts
+
+import (
+	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
+	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/velero-openshift/plugins/common/action"
+	"github.com/velero-openshift/plugins/common/keys"
+	"github.com/velero-openshift/plugins/common/podspec"
+)
+
+// Registered names.
+const (
+	BackupName  = "openshift.io/01-common-backup"
+	RestoreName = "openshift.io/01-common-restore"
+)
+
+// Resources are the items that carry image references or generated hosts whose rewriting needs
+// the source facts.
+var Resources = append(append([]string{"pods"}, podspec.WorkloadResources...),
+	"buildconfigs.build.openshift.io", "imagestreams.image.openshift.io", "imagestreamtags.image.openshift.io",
+	"routes.route.openshift.io")
+
+// Registrations returns this package's rows of the registration table.
+func Registrations() []action.Registration {
+	return []action.Registration{
+		{Name: BackupName, Kind: action.KindBackup, New: func(env action.Env) (any, error) { return &Backup{env: env}, nil }},
+		{Name: RestoreName, Kind: action.KindRestore, New: func(env action.Env) (any, error) { return &Restore{env: env}, nil }},
+	}
+}
+
+// Backup annotates items with the source server version, registry hostname and apps domain.
+type Backup struct{ env action.Env }
+
+// AppliesTo selects Resources.
+func (b *Backup) AppliesTo() (velero.ResourceSelector, error) { return action.Resources(Resources...), nil }
+
+// Execute records the source facts.
+func (b *Backup) Execute(item runtime.Unstructured, backup *velerov1.Backup) (runtime.Unstructured, []velero.ResourceIdentifier, error) {
+	bi, err := b.env.BackupItem(item, backup)
+	if err != nil {
+		return nil, nil, err
+	}
+	a := bi.Obj.GetAnnotations()
+	if a == nil {
+		a = map[string]string{}
+	}
+	a[keys.BackupServerVersion] = bi.Facts.ServerVersion()
+	a[keys.BackupRegistryHostname] = bi.Facts.RegistryHostname
+	if bi.Facts.AppsDomain != "" {
+		a[keys.BackupAppsDomain] = bi.Facts.AppsDomain
+	}
+	bi.Obj.SetAnnotations(a)
+	return bi.Obj, nil, nil
+}
+
+// Restore annotates items with the destination server version and registry hostname.
+type Restore struct{ env action.Env }
+
+// AppliesTo selects Resources.
+func (r *Restore) AppliesTo() (velero.ResourceSelector, error) { return action.Resources(Resources...), nil }
+
+// Execute records the destination facts.
+func (r *Restore) Execute(in *velero.RestoreItemActionExecuteInput) (*velero.RestoreItemActionExecuteOutput, error) {
+	ri, err := r.env.RestoreItem(in)
+	if err != nil {
+		return nil, err
+	}
+	a := ri.Obj.GetAnnotations()
+	if a == nil {
+		a = map[string]string{}
+	}
+	a[keys.RestoreServerVersion] = ri.Destination.ServerVersion()
+	a[keys.RestoreRegistryHostname] = ri.Destination.RegistryHostname
+	ri.Obj.SetAnnotations(a)
+	return action.Keep(ri.Obj), nil
+}

@@ -1,0 +1,111 @@
+package serverfacts
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/velero-openshift/plugins/common/action"
+	"github.com/velero-openshift/plugins/common/action/actiontest"
+	"github.com/velero-openshift/plugins/common/clusterfacts"
+	"github.com/velero-openshift/plugins/common/config"
+	"github.com/velero-openshift/plugins/common/keys"
+)
+
+func TestBackupRecordsSourceFacts(t *testing.T) {
+	tests := []struct {
+		name     string
+		facts    clusterfacts.Facts
+		override string
+		want     map[string]string
+		absent   []string
+	}{
+		{"openshift", clusterfacts.Facts{KubeVersion: "1.27", OpenShiftVersion: "4.14.2", RegistryHostname: "reg.a:5000", AppsDomain: "apps.a"},
+			"", map[string]string{keys.BackupServerVersion: "4.14.2", keys.BackupRegistryHostname: "reg.a:5000", keys.BackupAppsDomain: "apps.a"}, nil},
+		{"plain kubernetes", clusterfacts.Facts{KubeVersion: "1.32"},
+			"", map[string]string{keys.BackupServerVersion: "1.32", keys.BackupRegistryHostname: ""}, []string{keys.BackupAppsDomain}},
+		{"registry override", clusterfacts.Facts{KubeVersion: "1.32", RegistryHostname: "reg.a:5000"},
+			"registry.example.com", map[string]string{keys.BackupRegistryHostname: "registry.example.com"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := actiontest.Env()
+			env.Facts = clusterfacts.Static(tt.facts)
+			cfg := config.Default()
+			cfg.BackupRegistryHostname = tt.override
+			env.Config = config.Static(cfg)
+			pod := actiontest.Object("v1", "Pod", "app", "web", nil)
+			pod.SetAnnotations(map[string]string{"keep": "me"})
+			out, extra, err := actiontest.RunBackup(t, Registrations()[0], env, pod, actiontest.Backup())
+			if err != nil || len(extra) != 0 {
+				t.Fatalf("Execute: %v, extra %v", err, extra)
+			}
+			a := out.GetAnnotations()
+			for k, v := range tt.want {
+				if got, ok := a[k]; !ok || got != v {
+					t.Errorf("annotation %s = %q (present %v), want %q", k, got, ok, v)
+				}
+			}
+			for _, k := range tt.absent {
+				if _, ok := a[k]; ok {
+					t.Errorf("annotation %s present, want absent", k)
+				}
+			}
+			if a["keep"] != "me" {
+				t.Errorf("existing annotation lost: %v", a)
+			}
+		})
+	}
+}
+
+func TestRestoreRecordsDestinationFacts(t *testing.T) {
+	env := actiontest.Env()
+	dc := actiontest.FromSource(actiontest.Object("apps.openshift.io/v1", "DeploymentConfig", "app", "web", nil))
+	out, err := actiontest.RunRestore(t, Registrations()[1], env, dc, actiontest.Restore(nil))
+	if err != nil || out.SkipRestore {
+		t.Fatalf("Execute: %v skip=%v", err, out != nil && out.SkipRestore)
+	}
+	obj, _ := action.Object(out.UpdatedItem)
+	a := obj.GetAnnotations()
+	if a[keys.RestoreServerVersion] != "4.18.1" || a[keys.RestoreRegistryHostname] != actiontest.DestinationRegistry {
+		t.Fatalf("restore annotations = %v", a)
+	}
+	if a[keys.BackupRegistryHostname] != actiontest.SourceRegistry {
+		t.Fatalf("backup annotations were dropped: %v", a)
+	}
+}
+
+func TestMalformedItemIsNamedError(t *testing.T) {
+	bad := actiontest.Object("v1", "Pod", "app", "web", nil)
+	bad.Object["metadata"].(map[string]any)["annotations"] = "not-a-map"
+	_, _, err := actiontest.RunBackup(t, Registrations()[0], actiontest.Env(), bad, actiontest.Backup())
+	// SetAnnotations replaces a malformed annotations field; either outcome must not panic, and an
+	// error, if any, names the action and the object.
+	if err != nil && !containsAll(err.Error(), BackupName, "app/web") {
+		t.Fatalf("error does not name action and object: %v", err)
+	}
+}
+
+func TestDisabledActionIsPassThrough(t *testing.T) {
+	env := actiontest.Env()
+	cfg := config.Default()
+	cfg.DisabledActions[RestoreName] = true
+	env.Config = config.Static(cfg)
+	dc := actiontest.Object("apps.openshift.io/v1", "DeploymentConfig", "app", "web", nil)
+	out, err := actiontest.RunRestore(t, Registrations()[1], env, dc, actiontest.Restore(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, _ := action.Object(out.UpdatedItem)
+	if _, ok := obj.GetAnnotations()[keys.RestoreServerVersion]; ok {
+		t.Fatal("disabled action changed the item")
+	}
+}
+
+func containsAll(s string, parts ...string) bool {
+	for _, p := range parts {
+		if !strings.Contains(s, p) {
+			return false
+		}
+	}
+	return true
+}
