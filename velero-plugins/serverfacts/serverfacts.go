@@ -37,7 +37,9 @@ func Registrations() []action.Registration {
 type Backup struct{ env action.Env }
 
 // AppliesTo selects Resources.
-func (b *Backup) AppliesTo() (velero.ResourceSelector, error) { return action.Resources(Resources...), nil }
+func (b *Backup) AppliesTo() (velero.ResourceSelector, error) {
+	return action.Resources(Resources...), nil
+}
 
 // Execute records the source facts.
 func (b *Backup) Execute(item runtime.Unstructured, backup *velerov1.Backup) (runtime.Unstructured, []velero.ResourceIdentifier, error) {
@@ -62,7 +64,9 @@ func (b *Backup) Execute(item runtime.Unstructured, backup *velerov1.Backup) (ru
 type Restore struct{ env action.Env }
 
 // AppliesTo selects Resources.
-func (r *Restore) AppliesTo() (velero.ResourceSelector, error) { return action.Resources(Resources...), nil }
+func (r *Restore) AppliesTo() (velero.ResourceSelector, error) {
+	return action.Resources(Resources...), nil
+}
 
 // Execute records the destination facts.
 func (r *Restore) Execute(in *velero.RestoreItemActionExecuteInput) (*velero.RestoreItemActionExecuteOutput, error) {
