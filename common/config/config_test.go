@@ -1,0 +1,106 @@
+package config
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+
+	"github.com/velero-openshift/plugins/common/keys"
+)
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name    string
+		data    map[string]string
+		check   func(Config) bool
+		wantErr string
+	}{
+		{"defaults", nil, func(c Config) bool { return c.PullSecretWait == DefaultPullSecretWait && len(c.DisabledActions) == 0 }, ""},
+		{"disabled list", map[string]string{KeyDisabledActions: "openshift.io/10-route-restore, openshift.io/03-pod-restore\nopenshift.io/12-secret-restore"},
+			func(c Config) bool {
+				return c.Disabled("openshift.io/10-route-restore") && c.Disabled("openshift.io/03-pod-restore") && c.Disabled("openshift.io/12-secret-restore") && !c.Disabled("openshift.io/01-common-restore")
+			}, ""},
+		{"hostnames", map[string]string{KeyBackupRegistryHostname: " reg.a:5000 ", KeyRestoreRegistryHostname: "reg.b"},
+			func(c Config) bool {
+				return c.BackupRegistryHostname == "reg.a:5000" && c.RestoreRegistryHostname == "reg.b"
+			}, ""},
+		{"wait duration", map[string]string{KeyPullSecretWait: "2m"}, func(c Config) bool { return c.PullSecretWait == 2*time.Minute }, ""},
+		{"wait seconds", map[string]string{KeyPullSecretWait: "45"}, func(c Config) bool { return c.PullSecretWait == 45*time.Second }, ""},
+		{"wait zero", map[string]string{KeyPullSecretWait: "0"}, func(c Config) bool { return c.PullSecretWait == 0 }, ""},
+		{"bad wait", map[string]string{KeyPullSecretWait: "soon"}, nil, KeyPullSecretWait},
+		{"negative wait", map[string]string{KeyPullSecretWait: "-5s"}, nil, KeyPullSecretWait},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse(tt.data)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want one naming %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !tt.check(c) {
+				t.Fatalf("Parse(%v) = %+v, %v", tt.data, c, err)
+			}
+		})
+	}
+}
+
+func configMap(name string, labels map[string]string, data map[string]string) *corev1.ConfigMap {
+	return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "velero", Name: name, Labels: labels}, Data: data}
+}
+
+var pluginLabels = map[string]string{keys.VeleroPluginConfigLabel: "", keys.PluginConfigLabel: "config"}
+
+func TestLoader(t *testing.T) {
+	tests := []struct {
+		name    string
+		objects []*corev1.ConfigMap
+		wait    time.Duration
+		wantErr string
+	}{
+		{"none", nil, DefaultPullSecretWait, ""},
+		{"one", []*corev1.ConfigMap{configMap("cfg", pluginLabels, map[string]string{KeyPullSecretWait: "5s"})}, 5 * time.Second, ""},
+		{"unlabelled ignored", []*corev1.ConfigMap{configMap("other", map[string]string{keys.VeleroPluginConfigLabel: ""}, map[string]string{KeyPullSecretWait: "5s"})}, DefaultPullSecretWait, ""},
+		{"two", []*corev1.ConfigMap{configMap("a", pluginLabels, nil), configMap("b", pluginLabels, nil)}, 0, "more than one"},
+		{"bad value names configmap", []*corev1.ConfigMap{configMap("cfg", pluginLabels, map[string]string{KeyPullSecretWait: "x"})}, 0, "velero/cfg"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			client := fake.NewSimpleClientset()
+			for _, cm := range tt.objects {
+				if _, err := client.CoreV1().ConfigMaps("velero").Create(context.Background(), cm, metav1.CreateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			l := NewLoader(func() (corev1client.ConfigMapsGetter, error) { return client.CoreV1(), nil })
+			c, err := l.Config(context.Background(), "velero")
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || c.PullSecretWait != tt.wait {
+				t.Fatalf("Config = %+v, %v; want wait %v", c, err, tt.wait)
+			}
+			// Cached: one List call per namespace for the life of the process.
+			_, _ = l.Config(context.Background(), "velero")
+			lists := 0
+			for _, a := range client.Actions() {
+				if a.GetVerb() == "list" {
+					lists++
+				}
+			}
+			if lists != 1 {
+				t.Fatalf("%d list calls, want 1", lists)
+			}
+		})
+	}
+}
