@@ -1,6 +1,8 @@
 package action
 
 import (
+	"fmt"
+
 	"github.com/sirupsen/logrus"
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
 	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
@@ -34,7 +36,11 @@ func SourceFactsOf(obj *unstructured.Unstructured) SourceFacts {
 // RestoreItem is everything a restore action decides from: the item, the Restore, the namespace
 // mapping, the source facts recorded at backup and the destination facts of this cluster.
 type RestoreItem struct {
-	Obj             *unstructured.Unstructured
+	Obj *unstructured.Unstructured
+	// FromBackup is the item as backed up (Velero's ItemFromBackup, else Obj): decisions and
+	// computed values read it, because Velero clears ownerReferences and status on Obj before
+	// the actions run, and another action may already have edited Obj.
+	FromBackup      *unstructured.Unstructured
 	Restore         *velerov1.Restore
 	Mapping         nsmap.Mapping
 	SourceNamespace string // the item's namespace in the backup
@@ -60,16 +66,21 @@ func (e Env) RestoreItem(in *velero.RestoreItemActionExecuteInput) (*RestoreItem
 	if cfg.RestoreRegistryHostname != "" {
 		dest.RegistryHostname = cfg.RestoreRegistryHostname
 	}
-	src := SourceFactsOf(obj)
-	if src.RegistryHostname == "" && in.ItemFromBackup != nil {
-		if fromBackup, err := Object(in.ItemFromBackup); err == nil {
-			src = SourceFactsOf(fromBackup)
+	fromBackup := obj
+	if in.ItemFromBackup != nil {
+		if fromBackup, err = Object(in.ItemFromBackup); err != nil {
+			return nil, fmt.Errorf("backed-up item: %w", err)
 		}
+	}
+	src := SourceFactsOf(obj)
+	if src.RegistryHostname == "" {
+		src = SourceFactsOf(fromBackup)
 	}
 	mapping := nsmap.FromRestore(in.Restore)
 	ns := obj.GetNamespace()
 	return &RestoreItem{
 		Obj:             obj,
+		FromBackup:      fromBackup,
 		Restore:         in.Restore,
 		Mapping:         mapping,
 		SourceNamespace: ns,

@@ -104,15 +104,14 @@ func (w Rewriter) Active() bool { return w.SourceHost != "" && w.DestinationHost
 // are returned unchanged. An error means s looks internal (starts with the source host) but does not
 // parse: the caller must report it instead of restoring a reference that points nowhere.
 func (w Rewriter) Rewrite(s string) (string, bool, error) {
-	if !w.Active() || s == "" {
+	// An internal reference names the source host literally; anything else is external and never
+	// touched (this also skips parsing for the common case of external images).
+	if !w.Active() || !hasHostPrefix(s, w.SourceHost) {
 		return s, false, nil
 	}
 	r, err := Parse(s)
 	if err != nil {
-		if hasHostPrefix(s, w.SourceHost) {
-			return s, false, err
-		}
-		return s, false, nil // not ours to judge: external references are never touched
+		return s, false, err
 	}
 	if !strings.EqualFold(r.Host, w.SourceHost) {
 		return s, false, nil

@@ -68,8 +68,12 @@ const (
 	DCPodsHaveVolumeBackups = "openshift.io/dc-pods-volume-backups"
 	DCPodsHaveRestoreHooks  = "openshift.io/dc-pods-restore-hooks"
 	DCPodLabels             = "openshift.io/dc-pod-labels"
-	// DisconnectedFromDC labels pods detached from their DeploymentConfig at restore.
+	// DisconnectedFromDC labels, with the restore's name, pods detached from their DeploymentConfig
+	// at restore (OADP's post-restore cleanup selects on it).
 	DisconnectedFromDC = "oadp.openshift.io/disconnected-from-dc"
+	// DCReplicasModified labels, with the restore's name, a DeploymentConfig the restore scaled to 0
+	// (OADP's post-restore cleanup selects on it).
+	DCReplicasModified = "oadp.openshift.io/replicas-modified"
 	// OriginalReplicas and OriginalPaused record a DeploymentConfig's values before restore scaled it to 0.
 	OriginalReplicas = "oadp.openshift.io/original-replicas"
 	OriginalPaused   = "oadp.openshift.io/original-paused"

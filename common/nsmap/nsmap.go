@@ -25,8 +25,3 @@ func (m Mapping) Map(ns string) string {
 
 // IsMapped reports whether ns is renamed by the mapping.
 func (m Mapping) IsMapped(ns string) bool { return m.Map(ns) != ns }
-
-// ServiceAccountUser returns the SCC/RBAC user name of a service account in the mapped namespace.
-func (m Mapping) ServiceAccountUser(ns, sa string) string {
-	return "system:serviceaccount:" + m.Map(ns) + ":" + sa
-}

@@ -88,15 +88,37 @@ func Registration(name string, kind action.Kind, a any) action.Registration {
 	return action.Registration{Name: name, Kind: kind, New: func(action.Env) (any, error) { return a, nil }}
 }
 
-// RunRestore runs a restore action on item through the guard, exactly as Velero's call would.
+// RunRestore runs a restore action on item through the guard, exactly as Velero's call would:
+// ItemFromBackup is item as given, and Item is a copy with the metadata and status Velero clears
+// before restore actions run (ownerReferences, uid, resourceVersion, ..., status).
 func RunRestore(t testing.TB, reg action.Registration, env action.Env, item *unstructured.Unstructured, restore *velerov1.Restore) (*velero.RestoreItemActionExecuteOutput, error) {
+	t.Helper()
+	fromBackup := item.DeepCopy()
+	ResetLikeVelero(item)
+	return RunRestoreInput(t, reg, env, &velero.RestoreItemActionExecuteInput{Item: item, ItemFromBackup: fromBackup, Restore: restore})
+}
+
+// RunRestoreInput runs a restore action on a hand-built input through the guard.
+func RunRestoreInput(t testing.TB, reg action.Registration, env action.Env, in *velero.RestoreItemActionExecuteInput) (*velero.RestoreItemActionExecuteOutput, error) {
 	t.Helper()
 	w, err := action.Wrap(reg, env)
 	if err != nil {
 		t.Fatalf("wrap %s: %v", reg.Name, err)
 	}
-	fromBackup := item.DeepCopy()
-	return w.(*action.GuardedRestore).Execute(&velero.RestoreItemActionExecuteInput{Item: item, ItemFromBackup: fromBackup, Restore: restore})
+	return w.(*action.GuardedRestore).Execute(in)
+}
+
+// ResetLikeVelero removes what Velero's restore removes from an item before running actions
+// (tests apply it to their expected copy too).
+func ResetLikeVelero(obj *unstructured.Unstructured) *unstructured.Unstructured {
+	if md, ok := obj.Object["metadata"].(map[string]any); ok {
+		for _, k := range []string{"generateName", "selfLink", "uid", "resourceVersion", "generation",
+			"creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "ownerReferences"} {
+			delete(md, k)
+		}
+	}
+	delete(obj.Object, "status")
+	return obj
 }
 
 // RunBackup runs a backup action on item through the guard.

@@ -1,0 +1,53 @@
+package fields
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestAccessors(t *testing.T) {
+	obj := map[string]any{
+		"spec": map[string]any{
+			"name":  "x",
+			"bad":   int64(1),
+			"list":  []any{map[string]any{"a": "b"}, "oops"},
+			"strs":  []any{"a", "b"},
+			"mixed": []any{"a", true},
+		},
+	}
+	if o, found, err := NestedObject(obj, "", "spec"); !found || err != nil || o["name"] != "x" {
+		t.Fatalf("NestedObject = %v %v %v", o, found, err)
+	}
+	if _, found, err := NestedObject(obj, "", "spec", "missing", "deeper"); found || err != nil {
+		t.Fatalf("missing path: found=%v err=%v", found, err)
+	}
+	if _, _, err := NestedObject(obj, "", "spec", "name", "x"); err == nil || !strings.HasPrefix(err.Error(), "spec.name: expected an object") {
+		t.Fatalf("err = %v", err)
+	}
+	spec := obj["spec"].(map[string]any)
+	if _, err := String(spec, "bad", "spec"); err == nil || !strings.HasPrefix(err.Error(), "spec.bad: expected a string") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := Objects(spec, "spec", "list"); err == nil || !strings.HasPrefix(err.Error(), "spec.list[1]: expected an object") {
+		t.Fatalf("err = %v", err)
+	}
+	if l, found, err := Strings(spec, "strs"); !found || err != nil || strings.Join(l, ",") != "a,b" {
+		t.Fatalf("Strings = %v %v %v", l, found, err)
+	}
+	if _, _, err := Strings(spec, "mixed"); err == nil || !strings.HasPrefix(err.Error(), "mixed[1]") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestRemapStringsReadsOriginal(t *testing.T) {
+	item := map[string]any{"users": []any{"already-b"}}
+	orig := map[string]any{"users": []any{"a"}}
+	changed, err := RemapStrings(item, orig, "users", func(s string) string { return s + "-b" })
+	if err != nil || !changed || item["users"].([]any)[0] != "a-b" {
+		t.Fatalf("RemapStrings = %v %v %v", changed, err, item)
+	}
+	same := map[string]any{"users": []any{"x"}}
+	if changed, _ := RemapStrings(same, same, "users", func(s string) string { return s }); changed {
+		t.Fatal("identity mapping reported a change")
+	}
+}
