@@ -1,0 +1,129 @@
+// Package configmap keeps the ConfigMaps a build pod gets (its CA bundles and registry config) out
+// of a restore: they carry the source cluster's certificates and the build controller re-creates
+// them with the build on the destination.
+//
+// The backup action marks such ConfigMaps with the annotation
+// oadp.openshift.io/skip-buildconfig-configmap-restore=true (an annotation, as upstream OADP
+// writes, so that label selectors of backups and restores are not affected). The restore action
+// skips marked ConfigMaps (annotation or, for compatibility, a label of that key) and any it
+// recognises itself, so a backup taken without this plugin still restores correctly.
+package configmap
+
+import (
+	"fmt"
+	"strings"
+
+	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
+	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/velero-openshift/plugins/common/action"
+	"github.com/velero-openshift/plugins/common/keys"
+	"github.com/velero-openshift/plugins/common/owners"
+)
+
+// Registered names.
+const (
+	BackupName  = "openshift.io/05-configmap-backup"
+	RestoreName = "openshift.io/13-configmap-restore"
+)
+
+// BuildConfigMapSuffixes are the suffixes the build controller appends to the build pod's name
+// for the ConfigMaps it creates ("-ca", "-global-ca", "-sys-config").
+var BuildConfigMapSuffixes = []string{"-ca", "-global-ca", "-sys-config"}
+
+// Registrations returns this package's rows of the registration table.
+func Registrations() []action.Registration {
+	return []action.Registration{
+		{Name: BackupName, Kind: action.KindBackup, New: func(env action.Env) (any, error) { return NewBackup(env), nil }},
+		{Name: RestoreName, Kind: action.KindRestore, New: func(env action.Env) (any, error) { return NewRestore(env), nil }},
+	}
+}
+
+// IsBuildPodConfigMap reports whether obj is a ConfigMap the build controller created for a build
+// pod: a build suffix on its name and a Pod among its owners, or the build-name annotation. An
+// error names a metadata field of the wrong type.
+func IsBuildPodConfigMap(obj *unstructured.Unstructured) (bool, error) {
+	annotations, _, err := unstructured.NestedStringMap(obj.Object, "metadata", "annotations")
+	if err != nil {
+		return false, fmt.Errorf("metadata.annotations: %w", err)
+	}
+	if annotations[keys.BuildName] != "" {
+		return true, nil
+	}
+	if !hasBuildSuffix(obj.GetName()) {
+		return false, nil
+	}
+	pod, err := owners.OfKind(obj, "Pod")
+	return pod != nil, err
+}
+
+func hasBuildSuffix(name string) bool {
+	for _, s := range BuildConfigMapSuffixes {
+		if strings.HasSuffix(name, s) && len(name) > len(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// Backup marks build-pod ConfigMaps for the restore to skip.
+type Backup struct{ env action.Env }
+
+// NewBackup builds the backup action.
+func NewBackup(env action.Env) *Backup { return &Backup{env: env} }
+
+// AppliesTo selects ConfigMaps.
+func (b *Backup) AppliesTo() (velero.ResourceSelector, error) {
+	return action.Resources("configmaps"), nil
+}
+
+// Execute annotates a build-pod ConfigMap; others are returned unchanged.
+func (b *Backup) Execute(item runtime.Unstructured, backup *velerov1.Backup) (runtime.Unstructured, []velero.ResourceIdentifier, error) {
+	bi, err := b.env.BackupItem(item, backup)
+	if err != nil {
+		return nil, nil, err
+	}
+	build, err := IsBuildPodConfigMap(bi.Obj)
+	if err != nil || !build {
+		return bi.Obj, nil, err
+	}
+	a := bi.Obj.GetAnnotations()
+	if a == nil {
+		a = map[string]string{}
+	}
+	a[keys.SkipBuildConfigConfigMapRestore] = "true"
+	bi.Obj.SetAnnotations(a)
+	bi.Log.Debug("marked build-pod ConfigMap to be skipped on restore")
+	return bi.Obj, nil, nil
+}
+
+// Restore skips build-pod ConfigMaps.
+type Restore struct{ env action.Env }
+
+// NewRestore builds the restore action.
+func NewRestore(env action.Env) *Restore { return &Restore{env: env} }
+
+// AppliesTo selects ConfigMaps.
+func (r *Restore) AppliesTo() (velero.ResourceSelector, error) {
+	return action.Resources("configmaps"), nil
+}
+
+// Execute skips marked or recognised build-pod ConfigMaps and keeps every other ConfigMap unchanged.
+func (r *Restore) Execute(in *velero.RestoreItemActionExecuteInput) (*velero.RestoreItemActionExecuteOutput, error) {
+	ri, err := r.env.RestoreItem(in)
+	if err != nil {
+		return nil, err
+	}
+	build, err := IsBuildPodConfigMap(ri.FromBackup)
+	if err != nil {
+		return nil, err
+	}
+	if build || ri.Obj.GetAnnotations()[keys.SkipBuildConfigConfigMapRestore] == "true" ||
+		ri.Obj.GetLabels()[keys.SkipBuildConfigConfigMapRestore] == "true" {
+		ri.Log.Info("skipping build-pod ConfigMap: the build controller re-creates it on the destination")
+		return action.Skip(ri.Obj), nil
+	}
+	return action.Keep(ri.Obj), nil
+}
