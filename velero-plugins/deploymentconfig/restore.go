@@ -1,0 +1,238 @@
+package deploymentconfig
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+
+	"github.com/vmware-tanzu/velero/pkg/label"
+	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/velero-openshift/plugins/common/action"
+	"github.com/velero-openshift/plugins/common/keys"
+	"github.com/velero-openshift/plugins/common/podspec"
+	"github.com/velero-openshift/plugins/common/restorehooks"
+)
+
+// Restore prepares a DeploymentConfig for the destination.
+type Restore struct{ env action.Env }
+
+// NewRestore builds the restore action.
+func NewRestore(env action.Env) *Restore { return &Restore{env: env} }
+
+// AppliesTo selects DeploymentConfigs.
+func (r *Restore) AppliesTo() (velero.ResourceSelector, error) {
+	return action.Resources(Resource), nil
+}
+
+// Execute rewrites images and image-change triggers and, when the DC's pods are restored by
+// themselves (volumes or hooks), scales the DC to 0 recording the original replicas and paused.
+func (r *Restore) Execute(in *velero.RestoreItemActionExecuteInput) (*velero.RestoreItemActionExecuteOutput, error) {
+	ri, err := r.env.RestoreItem(in)
+	if err != nil {
+		return nil, err
+	}
+	from := ri.Obj
+	if in.ItemFromBackup != nil {
+		if from, err = action.Object(in.ItemFromBackup); err != nil {
+			return nil, err
+		}
+	}
+	if n, err := podspec.RewriteImages(ri.Obj, ri.Images); err != nil {
+		return nil, err
+	} else if n > 0 {
+		ri.Log.Infof("rewrote %d image reference(s) for the destination registry", n)
+	}
+	if err := remapTriggers(ri); err != nil {
+		return nil, err
+	}
+	reasons, err := podsRestoredAlone(ri, from)
+	if err != nil {
+		return nil, err
+	}
+	if reasons.Any() {
+		if err := scaleDown(ri); err != nil {
+			return nil, err
+		}
+		ri.Log.Infof("pods are restored by themselves (%s): DC scaled to 0, original values in %s / %s", reasons.Detail, keys.OriginalReplicas, keys.OriginalPaused)
+	}
+	return action.Keep(ri.Obj), nil
+}
+
+// remapTriggers moves each image-change trigger's from.namespace through the mapping of that
+// namespace (a trigger may follow an image stream in another namespace than the DC's), and rewrites
+// lastTriggeredImage like container images so the restore does not look like a new image.
+func remapTriggers(ri *action.RestoreItem) error {
+	v, found, err := unstructured.NestedFieldNoCopy(ri.Obj.Object, "spec", "triggers")
+	if err != nil {
+		return fmt.Errorf("spec.triggers: %w", err)
+	}
+	if !found || v == nil {
+		return nil
+	}
+	triggers, ok := v.([]any)
+	if !ok {
+		return fmt.Errorf("spec.triggers: expected a list, got %T", v)
+	}
+	for i, t := range triggers {
+		field := fmt.Sprintf("spec.triggers[%d]", i)
+		trigger, ok := t.(map[string]any)
+		if !ok {
+			return fmt.Errorf("%s: expected an object, got %T", field, t)
+		}
+		p, ok := trigger["imageChangeParams"]
+		if !ok || p == nil {
+			continue
+		}
+		field += ".imageChangeParams"
+		params, ok := p.(map[string]any)
+		if !ok {
+			return fmt.Errorf("%s: expected an object, got %T", field, p)
+		}
+		if f, ok := params["from"]; ok && f != nil {
+			from, ok := f.(map[string]any)
+			if !ok {
+				return fmt.Errorf("%s.from: expected an object, got %T", field, f)
+			}
+			if n, ok := from["namespace"]; ok && n != nil {
+				ns, ok := n.(string)
+				if !ok {
+					return fmt.Errorf("%s.from.namespace: expected a string, got %T", field, n)
+				}
+				if to := ri.Mapping.Map(ns); ns != "" && to != ns {
+					from["namespace"] = to
+					ri.Log.Infof("%s.from.namespace %s -> %s", field, ns, to)
+				}
+			}
+		}
+		if l, ok := params["lastTriggeredImage"]; ok && l != nil {
+			last, ok := l.(string)
+			if !ok {
+				return fmt.Errorf("%s.lastTriggeredImage: expected a string, got %T", field, l)
+			}
+			out, changed, err := ri.Images.Rewrite(last)
+			if err != nil {
+				ri.Log.WithError(err).Warnf("%s.lastTriggeredImage kept as is", field)
+			} else if changed {
+				params["lastTriggeredImage"] = out
+			}
+		}
+	}
+	return nil
+}
+
+// podsRestoredAlone tells whether the pod restore will restore this DC's pods by themselves:
+// recorded at backup (volumes, hook annotations), or a Restore hook spec selecting the recorded pod
+// labels in the destination namespace. For a DC backed up without the backup action, the pod
+// template's labels stand in for the pods'.
+func podsRestoredAlone(ri *action.RestoreItem, from *unstructured.Unstructured) (restorehooks.Reasons, error) {
+	a := from.GetAnnotations()
+	if a[keys.DCPodsHaveVolumeBackups] == "true" {
+		return restorehooks.Reasons{Volumes: true, Detail: "pods with volumes to restore at backup"}, nil
+	}
+	if a[keys.DCPodsHaveRestoreHooks] == "true" {
+		return restorehooks.Reasons{Hooks: true, Detail: "pods with restore hook annotations at backup"}, nil
+	}
+	var podLabels map[string]string
+	if raw, ok := a[keys.DCPodLabels]; ok {
+		if err := json.Unmarshal([]byte(raw), &podLabels); err != nil {
+			return restorehooks.Reasons{}, fmt.Errorf("metadata.annotations[%s]: not a JSON object of labels: %w", keys.DCPodLabels, err)
+		}
+	} else if _, recorded := a[keys.DCPodsHaveVolumeBackups]; recorded {
+		return restorehooks.Reasons{}, nil // recorded at backup: the DC had no pods
+	} else {
+		podLabels = templateLabels(from)
+	}
+	return restorehooks.ForLabels(ri.Restore, ri.TargetNamespace, podLabels)
+}
+
+// templateLabels are the labels the DC's pods get: its template's plus the deploymentconfig label.
+func templateLabels(dc *unstructured.Unstructured) map[string]string {
+	out := map[string]string{}
+	if l, _, err := unstructured.NestedStringMap(dc.Object, "spec", "template", "metadata", "labels"); err == nil {
+		for k, v := range l {
+			out[k] = v
+		}
+	}
+	out[keys.DeploymentConfigLabel] = dc.GetName()
+	return out
+}
+
+// scaleDown sets replicas 0 and paused false (so the DC controller also scales down any restored
+// ReplicationController), recording the previous values and labelling the DC with the restore's
+// name for the post-restore cleanup. A DC already at 0 is left alone.
+func scaleDown(ri *action.RestoreItem) error {
+	replicas, err := intField(ri.Obj, "spec", "replicas")
+	if err != nil || replicas <= 0 {
+		return err
+	}
+	paused := false
+	if v, found, _ := unstructured.NestedFieldNoCopy(ri.Obj.Object, "spec", "paused"); found && v != nil {
+		b, ok := v.(bool)
+		if !ok {
+			return fmt.Errorf("spec.paused: expected a boolean, got %T", v)
+		}
+		paused = b
+	}
+	annotations, err := stringMap(ri.Obj, "annotations")
+	if err != nil {
+		return err
+	}
+	labels, err := stringMap(ri.Obj, "labels")
+	if err != nil {
+		return err
+	}
+	annotations[keys.OriginalReplicas] = strconv.FormatInt(replicas, 10)
+	annotations[keys.OriginalPaused] = strconv.FormatBool(paused)
+	labels[keys.DCReplicasModified] = label.GetValidName(ri.Restore.Name)
+	spec := ri.Obj.Object["spec"].(map[string]any) // intField found replicas in it
+	spec["replicas"] = int64(0)
+	spec["paused"] = false
+	return nil
+}
+
+// intField reads a whole number (int64, or float64 from a plain JSON decode); absent is 0.
+func intField(obj *unstructured.Unstructured, path ...string) (int64, error) {
+	v, found, err := unstructured.NestedFieldNoCopy(obj.Object, path...)
+	name := podspec.FieldName(path)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", name, err)
+	}
+	if !found || v == nil {
+		return 0, nil
+	}
+	switch n := v.(type) {
+	case int64:
+		return n, nil
+	case float64:
+		if n == math.Trunc(n) && math.Abs(n) < 1<<53 {
+			return int64(n), nil
+		}
+	case json.Number:
+		if i, err := n.Int64(); err == nil {
+			return i, nil
+		}
+	}
+	return 0, fmt.Errorf("%s: expected an integer, got %T %v", name, v, v)
+}
+
+// stringMap returns metadata[field] (labels or annotations) for editing in place, creating it when
+// absent; a value of the wrong type is an error rather than silently replaced.
+func stringMap(obj *unstructured.Unstructured, field string) (map[string]any, error) {
+	meta, ok := obj.Object["metadata"].(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("metadata: expected an object, got %T", obj.Object["metadata"])
+	}
+	switch m := meta[field].(type) {
+	case map[string]any:
+		return m, nil
+	case nil:
+		created := map[string]any{}
+		meta[field] = created
+		return created, nil
+	default:
+		return nil, fmt.Errorf("metadata.%s: expected an object, got %T", field, m)
+	}
+}

@@ -1,0 +1,280 @@
+package deploymentconfig
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
+	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/velero-openshift/plugins/common/action"
+	"github.com/velero-openshift/plugins/common/action/actiontest"
+	"github.com/velero-openshift/plugins/common/keys"
+)
+
+const (
+	src = actiontest.SourceRegistry
+	dst = actiontest.DestinationRegistry
+)
+
+func restoreReg() action.Registration {
+	return actiontest.Registration(RestoreName, action.KindRestore, NewRestore(actiontest.Env()))
+}
+
+// backedUpDC is a DC as the backup action left it, in namespace app.
+func backedUpDC(annotations map[string]string) *unstructured.Unstructured {
+	dc := actiontest.FromSource(actiontest.Object("apps.openshift.io/v1", "DeploymentConfig", "app", "web", map[string]any{
+		"spec": map[string]any{
+			"replicas": int64(3),
+			"paused":   true,
+			"selector": map[string]any{keys.DeploymentConfigLabel: "web"},
+			"template": map[string]any{
+				"metadata": map[string]any{"labels": map[string]any{"app": "web", keys.DeploymentConfigLabel: "web"}},
+				"spec": map[string]any{"containers": []any{
+					map[string]any{"name": "web", "image": src + "/app/web:v1"},
+					map[string]any{"name": "proxy", "image": "quay.io/example/proxy:2"},
+				}},
+			},
+			"triggers": []any{
+				map[string]any{"type": "ConfigChange"},
+				map[string]any{"type": "ImageChange", "imageChangeParams": map[string]any{
+					"automatic": true, "containerNames": []any{"web"},
+					"from":               map[string]any{"kind": "ImageStreamTag", "namespace": "shared", "name": "web:v1"},
+					"lastTriggeredImage": src + "/shared/web@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+				}},
+				map[string]any{"type": "ImageChange", "imageChangeParams": map[string]any{
+					"from": map[string]any{"kind": "ImageStreamTag", "name": "sidecar:latest"},
+				}},
+				map[string]any{"type": "ImageChange", "imageChangeParams": map[string]any{
+					"from": map[string]any{"kind": "ImageStreamTag", "namespace": "openshift", "name": "cli:latest"},
+				}},
+			},
+		},
+	}))
+	a := dc.GetAnnotations()
+	for k, v := range annotations {
+		a[k] = v
+	}
+	dc.SetAnnotations(a)
+	return dc
+}
+
+func triggerParams(obj *unstructured.Unstructured, i int) map[string]any {
+	return obj.Object["spec"].(map[string]any)["triggers"].([]any)[i].(map[string]any)["imageChangeParams"].(map[string]any)
+}
+
+func TestRestoreRewritesImagesAndTriggers(t *testing.T) {
+	tests := []struct {
+		name    string
+		mapping map[string]string
+		image   string // want for the internal container image
+		shared  string // want for the trigger in namespace shared
+	}{
+		{"no mapping", nil, dst + "/app/web:v1", "shared"},
+		{"DC namespace mapped only", map[string]string{"app": "app-copy"}, dst + "/app-copy/web:v1", "shared"},
+		{"trigger namespace mapped on its own", map[string]string{"app": "app-copy", "shared": "shared-copy"}, dst + "/app-copy/web:v1", "shared-copy"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dc := backedUpDC(map[string]string{keys.DCPodsHaveVolumeBackups: "false", keys.DCPodsHaveRestoreHooks: "false"})
+			want := dc.DeepCopy()
+			want.Object["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)["containers"].([]any)[0].(map[string]any)["image"] = tt.image
+			triggerParams(want, 1)["from"].(map[string]any)["namespace"] = tt.shared
+			triggerParams(want, 1)["lastTriggeredImage"] = dst + "/" + tt.shared + "/web@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+			out, err := actiontest.RunRestore(t, restoreReg(), actiontest.Env(), dc, actiontest.Restore(tt.mapping))
+			if err != nil || out.SkipRestore {
+				t.Fatalf("Execute: %v", err)
+			}
+			got, _ := action.Object(out.UpdatedItem)
+			if !reflect.DeepEqual(got.Object, want.Object) {
+				t.Fatalf("restored DC\n got %v\nwant %v", got.Object, want.Object)
+			}
+		})
+	}
+}
+
+func hookRestore(mapping map[string]string, ns string, selector map[string]string) *velerov1.Restore {
+	r := actiontest.Restore(mapping)
+	spec := velerov1.RestoreResourceHookSpec{Name: "warm", PostHooks: []velerov1.RestoreResourceHook{{Exec: &velerov1.ExecRestoreHook{Command: []string{"true"}}}}}
+	if ns != "" {
+		spec.IncludedNamespaces = []string{ns}
+	}
+	if selector != nil {
+		spec.LabelSelector = &metav1.LabelSelector{MatchLabels: selector}
+	}
+	r.Spec.Hooks.Resources = []velerov1.RestoreResourceHookSpec{spec}
+	return r
+}
+
+func TestRestoreScalesDownWhenPodsRestoredAlone(t *testing.T) {
+	recorded := func(volumes, hooks, labels string) map[string]string {
+		m := map[string]string{keys.DCPodsHaveVolumeBackups: volumes, keys.DCPodsHaveRestoreHooks: hooks}
+		if labels != "" {
+			m[keys.DCPodLabels] = labels
+		}
+		return m
+	}
+	webLabels := `{"app":"web","deployment":"web-2","deploymentconfig":"web"}`
+	tests := []struct {
+		name        string
+		annotations map[string]string
+		restore     *velerov1.Restore
+		replicas    any
+		want        bool
+	}{
+		{"volumes recorded", recorded("true", "false", webLabels), actiontest.Restore(nil), int64(3), true},
+		{"hook annotations recorded", recorded("false", "true", webLabels), actiontest.Restore(nil), int64(3), true},
+		{"nothing recorded", recorded("false", "false", webLabels), actiontest.Restore(nil), int64(3), false},
+		{"hook spec selects recorded labels in target namespace", recorded("false", "false", webLabels),
+			hookRestore(map[string]string{"app": "app-copy"}, "app-copy", map[string]string{keys.DeploymentLabel: "web-2"}), int64(3), true},
+		{"hook spec names source namespace", recorded("false", "false", webLabels),
+			hookRestore(map[string]string{"app": "app-copy"}, "app", nil), int64(3), false},
+		{"hook spec selects other labels", recorded("false", "false", webLabels),
+			hookRestore(nil, "", map[string]string{"app": "db"}), int64(3), false},
+		{"recorded without pods", recorded("false", "false", ""), hookRestore(nil, "", nil), int64(3), false},
+		{"not backed up by the backup action: template labels", nil,
+			hookRestore(nil, "app", map[string]string{keys.DeploymentConfigLabel: "web"}), int64(3), true},
+		{"already at zero", recorded("true", "false", webLabels), actiontest.Restore(nil), int64(0), false},
+		{"float replicas from a plain JSON decode", recorded("true", "false", webLabels), actiontest.Restore(nil), float64(2), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dc := backedUpDC(tt.annotations)
+			dc.Object["spec"].(map[string]any)["replicas"] = tt.replicas
+			before := dc.DeepCopy()
+			out, err := actiontest.RunRestore(t, restoreReg(), actiontest.Env(), dc, tt.restore)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := action.Object(out.UpdatedItem)
+			spec := got.Object["spec"].(map[string]any)
+			a, l := got.GetAnnotations(), got.GetLabels()
+			if !tt.want {
+				if !reflect.DeepEqual(spec["replicas"], tt.replicas) || spec["paused"] != true || a[keys.OriginalReplicas] != "" || l[keys.DCReplicasModified] != "" {
+					t.Fatalf("scaled down: replicas %v paused %v annotations %v labels %v", spec["replicas"], spec["paused"], a, l)
+				}
+				return
+			}
+			wantOrig := map[any]string{int64(3): "3", float64(2): "2"}[tt.replicas]
+			if spec["replicas"] != int64(0) || spec["paused"] != false {
+				t.Fatalf("replicas %v paused %v, want 0 false", spec["replicas"], spec["paused"])
+			}
+			if a[keys.OriginalReplicas] != wantOrig || a[keys.OriginalPaused] != "true" || l[keys.DCReplicasModified] != tt.restore.Name {
+				t.Fatalf("annotations %v labels %v", a, l)
+			}
+			// Everything else as for a DC that is not scaled down.
+			if len(l) != len(before.GetLabels())+1 {
+				t.Fatalf("labels %v: only %s should be added", l, keys.DCReplicasModified)
+			}
+			if !reflect.DeepEqual(spec["selector"], before.Object["spec"].(map[string]any)["selector"]) {
+				t.Fatal("selector changed")
+			}
+		})
+	}
+}
+
+func TestRestoreReadsDecisionFromBackup(t *testing.T) {
+	// Another action may have changed the item's annotations; the decision uses the backed-up copy.
+	dc := backedUpDC(map[string]string{keys.DCPodsHaveVolumeBackups: "true"})
+	w, _ := action.Wrap(restoreReg(), actiontest.Env())
+	item := dc.DeepCopy()
+	a := item.GetAnnotations()
+	delete(a, keys.DCPodsHaveVolumeBackups)
+	item.SetAnnotations(a)
+	out, err := w.(*action.GuardedRestore).Execute(restoreInput(item, dc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := action.Object(out.UpdatedItem)
+	if got.Object["spec"].(map[string]any)["replicas"] != int64(0) {
+		t.Fatal("decision not read from the backed-up item")
+	}
+}
+
+func TestRestoreBadInputIsNamedError(t *testing.T) {
+	tests := []struct {
+		name  string
+		edit  func(dc *unstructured.Unstructured)
+		field string
+	}{
+		{"triggers not a list", func(dc *unstructured.Unstructured) { dcSpec(dc)["triggers"] = "x" }, "spec.triggers: expected a list"},
+		{"trigger not an object", func(dc *unstructured.Unstructured) { dcSpec(dc)["triggers"] = []any{"x"} }, "spec.triggers[0]: expected an object"},
+		{"params not an object", func(dc *unstructured.Unstructured) {
+			dcSpec(dc)["triggers"] = []any{map[string]any{"imageChangeParams": []any{}}}
+		}, "spec.triggers[0].imageChangeParams: expected an object"},
+		{"from not an object", func(dc *unstructured.Unstructured) { triggerParams(dc, 1)["from"] = "x" }, "spec.triggers[1].imageChangeParams.from: expected an object"},
+		{"namespace not a string", func(dc *unstructured.Unstructured) {
+			triggerParams(dc, 1)["from"].(map[string]any)["namespace"] = int64(1)
+		}, "spec.triggers[1].imageChangeParams.from.namespace: expected a string"},
+		{"lastTriggeredImage not a string", func(dc *unstructured.Unstructured) { triggerParams(dc, 1)["lastTriggeredImage"] = true }, "spec.triggers[1].imageChangeParams.lastTriggeredImage"},
+		{"bad internal image", func(dc *unstructured.Unstructured) {
+			dcSpec(dc)["template"].(map[string]any)["spec"].(map[string]any)["containers"].([]any)[0].(map[string]any)["image"] = src + "/App/X"
+		}, "spec.template.spec.containers[0].image"},
+		{"pod labels not JSON", func(dc *unstructured.Unstructured) {
+			a := dc.GetAnnotations()
+			a[keys.DCPodLabels] = "app=web"
+			dc.SetAnnotations(a)
+		}, "metadata.annotations[" + keys.DCPodLabels + "]"},
+		{"replicas not a number", func(dc *unstructured.Unstructured) { setVolumes(dc); dcSpec(dc)["replicas"] = "3" }, "spec.replicas: expected an integer"},
+		{"replicas fractional", func(dc *unstructured.Unstructured) { setVolumes(dc); dcSpec(dc)["replicas"] = 1.5 }, "spec.replicas: expected an integer"},
+		{"paused not a bool", func(dc *unstructured.Unstructured) { setVolumes(dc); dcSpec(dc)["paused"] = "yes" }, "spec.paused: expected a boolean"},
+		{"labels malformed", func(dc *unstructured.Unstructured) {
+			setVolumes(dc)
+			dc.Object["metadata"].(map[string]any)["labels"] = "x"
+		}, "metadata.labels: expected an object"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dc := backedUpDC(map[string]string{keys.DCPodsHaveVolumeBackups: "false"})
+			tt.edit(dc)
+			_, err := actiontest.RunRestore(t, restoreReg(), actiontest.Env(), dc, actiontest.Restore(nil))
+			if err == nil || !strings.Contains(err.Error(), tt.field) || !strings.Contains(err.Error(), "app/web") || strings.Contains(err.Error(), "panic") {
+				t.Fatalf("err = %v, want it to name %q", err, tt.field)
+			}
+		})
+	}
+}
+
+func TestRestoreLastTriggeredImageUnparsableIsKept(t *testing.T) {
+	dc := backedUpDC(nil)
+	triggerParams(dc, 1)["lastTriggeredImage"] = src + "/Bad/Ref"
+	out, err := actiontest.RunRestore(t, restoreReg(), actiontest.Env(), dc, actiontest.Restore(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := action.Object(out.UpdatedItem)
+	if triggerParams(got, 1)["lastTriggeredImage"] != src+"/Bad/Ref" {
+		t.Fatal("unparsable lastTriggeredImage changed")
+	}
+}
+
+func restoreInput(item, fromBackup *unstructured.Unstructured) *velero.RestoreItemActionExecuteInput {
+	return &velero.RestoreItemActionExecuteInput{Item: item, ItemFromBackup: fromBackup, Restore: actiontest.Restore(nil)}
+}
+
+func dcSpec(dc *unstructured.Unstructured) map[string]any { return dc.Object["spec"].(map[string]any) }
+
+func setVolumes(dc *unstructured.Unstructured) {
+	a := dc.GetAnnotations()
+	a[keys.DCPodsHaveVolumeBackups] = "true"
+	dc.SetAnnotations(a)
+}
+
+func TestAppliesToAndRegistrations(t *testing.T) {
+	b, _ := NewBackup(actiontest.Env(), nil).AppliesTo()
+	r, _ := NewRestore(actiontest.Env()).AppliesTo()
+	for _, sel := range [][]string{b.IncludedResources, r.IncludedResources} {
+		if !reflect.DeepEqual(sel, []string{"deploymentconfigs.apps.openshift.io"}) {
+			t.Fatalf("AppliesTo = %v", sel)
+		}
+	}
+	regs := Registrations()
+	if len(regs) != 2 || regs[0].Name != "openshift.io/03-deploymentconfig-backup" || regs[0].Kind != action.KindBackup ||
+		regs[1].Name != "openshift.io/04-deploymentconfig-restore" || regs[1].Kind != action.KindRestore {
+		t.Fatalf("registrations = %+v", regs)
+	}
+}
