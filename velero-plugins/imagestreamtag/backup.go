@@ -1,0 +1,83 @@
+// Package imagestreamtag backs up and restores ImageStreamTags. At backup it records which tag a
+// tag tracks, so the restore can bring that tag first and wait for it; at restore it skips tags of
+// images in the source's internal registry (the image stream restore recreates those) and restores
+// reference and external tags with their references moved to the destination.
+package imagestreamtag
+
+import (
+	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
+	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/velero-openshift/plugins/common/action"
+	"github.com/velero-openshift/plugins/common/fields"
+	"github.com/velero-openshift/plugins/common/imageref"
+	"github.com/velero-openshift/plugins/common/keys"
+)
+
+// Backup records the ImageStreamTag a tag's tag.from names.
+type Backup struct{ env action.Env }
+
+// NewBackup returns the backup action.
+func NewBackup(env action.Env) *Backup { return &Backup{env: env} }
+
+// AppliesTo selects image stream tags.
+func (b *Backup) AppliesTo() (velero.ResourceSelector, error) {
+	return action.Resources(Resource), nil
+}
+
+// Execute annotates the backed-up tag with the tag it references, and drops such annotations
+// left from an earlier restore when it references none.
+func (b *Backup) Execute(item runtime.Unstructured, backup *velerov1.Backup) (runtime.Unstructured, []velero.ResourceIdentifier, error) {
+	bi, err := b.env.BackupItem(item, backup)
+	if err != nil {
+		return nil, nil, err
+	}
+	from, err := tagFrom(bi.Obj.Object)
+	if err != nil {
+		return nil, nil, err
+	}
+	var name, ns string
+	if from != nil {
+		kind, err := fields.String(from, "kind", "tag.from")
+		if err != nil {
+			return nil, nil, err
+		}
+		if kind == imageref.KindImageStreamTag {
+			if name, err = fields.String(from, "name", "tag.from"); err != nil {
+				return nil, nil, err
+			}
+			if ns, err = fields.String(from, "namespace", "tag.from"); err != nil {
+				return nil, nil, err
+			}
+			if name == "" {
+				bi.Log.Warn("tag.from names an ImageStreamTag without a name; not recording it")
+			}
+		}
+	}
+	a := bi.Obj.GetAnnotations()
+	if name == "" {
+		if _, ok := a[keys.RelatedISTag]; ok {
+			delete(a, keys.RelatedISTag)
+			delete(a, keys.RelatedISTagNamespace)
+			bi.Obj.SetAnnotations(a)
+		}
+		return bi.Obj, nil, nil
+	}
+	if ns == "" {
+		ns = bi.Obj.GetNamespace()
+	}
+	if a == nil {
+		a = map[string]string{}
+	}
+	a[keys.RelatedISTag] = name
+	a[keys.RelatedISTagNamespace] = ns
+	bi.Obj.SetAnnotations(a)
+	return bi.Obj, nil, nil
+}
+
+// tagFrom returns the tag.from object of an ImageStreamTag (nil when there is none).
+func tagFrom(obj map[string]any) (map[string]any, error) {
+	from, _, err := fields.NestedObject(obj, "", "tag", "from")
+	return from, err
+}

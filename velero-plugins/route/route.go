@@ -1,0 +1,79 @@
+// Package route restores Routes so that a host the source router generated is generated again by
+// the destination on its own apps domain, while a host the user chose is kept.
+package route
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/velero-openshift/plugins/common/action"
+	"github.com/velero-openshift/plugins/common/keys"
+)
+
+// RestoreName is the registered name of the restore action.
+const RestoreName = "openshift.io/10-route-restore"
+
+// Resource is the one resource the action handles.
+const Resource = "routes.route.openshift.io"
+
+// Registrations returns this package's rows of the registration table.
+func Registrations() []action.Registration {
+	return []action.Registration{
+		{Name: RestoreName, Kind: action.KindRestore, New: func(env action.Env) (any, error) { return NewRestore(env), nil }},
+	}
+}
+
+// Restore clears generated route hosts.
+type Restore struct{ env action.Env }
+
+// NewRestore returns the restore action.
+func NewRestore(env action.Env) *Restore { return &Restore{env: env} }
+
+// AppliesTo selects routes.
+func (r *Restore) AppliesTo() (velero.ResourceSelector, error) {
+	return action.Resources(Resource), nil
+}
+
+// Execute clears spec.host when the source generated it.
+func (r *Restore) Execute(in *velero.RestoreItemActionExecuteInput) (*velero.RestoreItemActionExecuteOutput, error) {
+	ri, err := r.env.RestoreItem(in)
+	if err != nil {
+		return nil, err
+	}
+	v, found, err := unstructured.NestedFieldNoCopy(ri.Obj.Object, "spec", "host")
+	if err != nil {
+		return nil, fmt.Errorf("spec.host: %w", err)
+	}
+	if !found || v == nil {
+		return action.Keep(ri.Obj), nil
+	}
+	host, isString := v.(string)
+	if !isString {
+		return nil, fmt.Errorf("spec.host: expected a string, got %T", v)
+	}
+	if host == "" || ri.Obj.GetAnnotations()[keys.HostGenerated] != "true" {
+		return action.Keep(ri.Obj), nil
+	}
+	if !Generated(host, ri.Obj.GetName(), ri.SourceNamespace, ri.Source.AppsDomain) {
+		ri.Log.WithField("host", host).Info("route host was customised after it was generated; keeping it")
+		return action.Keep(ri.Obj), nil
+	}
+	unstructured.RemoveNestedField(ri.Obj.Object, "spec", "host")
+	ri.Log.WithField("host", host).Info("cleared generated route host; the destination generates it on its apps domain")
+	return action.Keep(ri.Obj), nil
+}
+
+// Generated reports whether host is the one the router generates for route name in namespace ns
+// on the apps domain (<name>-<ns>.<domain>). With no recorded domain, any host of that form
+// counts. DNS names compare case-insensitively.
+func Generated(host, name, ns, domain string) bool {
+	prefix := strings.ToLower(name + "-" + ns + ".")
+	host = strings.ToLower(host)
+	if domain == "" {
+		return strings.HasPrefix(host, prefix) && len(host) > len(prefix)
+	}
+	return host == prefix+strings.ToLower(strings.TrimSuffix(domain, "."))
+}

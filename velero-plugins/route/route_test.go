@@ -1,0 +1,159 @@
+package route
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/sirupsen/logrus"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/velero-openshift/plugins/common/action"
+	"github.com/velero-openshift/plugins/common/action/actiontest"
+	"github.com/velero-openshift/plugins/common/keys"
+)
+
+func route(host any, generated string) *unstructured.Unstructured {
+	spec := map[string]any{
+		"to":   map[string]any{"kind": "Service", "name": "web", "weight": int64(100)},
+		"port": map[string]any{"targetPort": "8080-tcp"},
+		"tls":  map[string]any{"termination": "edge"},
+	}
+	if host != nil {
+		spec["host"] = host
+	}
+	r := actiontest.Object("route.openshift.io/v1", "Route", "app", "web", map[string]any{"spec": spec})
+	r.SetLabels(map[string]string{"app": "web"})
+	if generated != "" {
+		r.SetAnnotations(map[string]string{keys.HostGenerated: generated})
+	}
+	return r
+}
+
+func TestRestoreHost(t *testing.T) {
+	generatedHost := "web-app." + actiontest.SourceApps
+	tests := []struct {
+		name      string
+		host      any
+		generated string
+		domain    *string // recorded source apps domain; nil = as FromSource records it
+		mapping   map[string]string
+		cleared   bool
+		logged    string
+	}{
+		{name: "generated on the source domain", host: generatedHost, generated: "true", cleared: true},
+		{name: "generated, namespace mapped", host: generatedHost, generated: "true", mapping: map[string]string{"app": "app2"}, cleared: true},
+		{name: "generated, different case", host: "Web-App." + strings.ToUpper(actiontest.SourceApps), generated: "true", cleared: true},
+		{name: "no recorded domain, generated form", host: "web-app.apps.anything.example", generated: "true", domain: ptr(""), cleared: true},
+		{name: "no recorded domain, custom host", host: "shop.example.com", generated: "true", domain: ptr(""), logged: "customised"},
+		{name: "no recorded domain, prefix alone", host: "web-app.", generated: "true", domain: ptr(""), logged: "customised"},
+		{name: "annotation left behind on a customised host", host: "shop.example.com", generated: "true", logged: "customised"},
+		{name: "generated form on another domain", host: "web-app.apps.other.example.com", generated: "true", logged: "customised"},
+		{name: "another route's generated host", host: "api-app." + actiontest.SourceApps, generated: "true", logged: "customised"},
+		{name: "user-set host", host: generatedHost, generated: ""},
+		{name: "annotation false", host: generatedHost, generated: "false"},
+		{name: "no host", host: nil, generated: "true"},
+		{name: "empty host", host: "", generated: "true"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			item := actiontest.FromSource(route(tt.host, tt.generated))
+			if tt.domain != nil {
+				a := item.GetAnnotations()
+				if *tt.domain == "" {
+					delete(a, keys.BackupAppsDomain)
+				} else {
+					a[keys.BackupAppsDomain] = *tt.domain
+				}
+				item.SetAnnotations(a)
+			}
+			want := item.DeepCopy()
+			if tt.cleared {
+				delete(want.Object["spec"].(map[string]any), "host")
+			}
+			env := actiontest.Env()
+			var logs bytes.Buffer
+			log := logrus.New()
+			log.SetOutput(&logs)
+			env.Log = log
+			out, err := actiontest.RunRestore(t, Registrations()[0], env, item, actiontest.Restore(tt.mapping))
+			if err != nil || out.SkipRestore {
+				t.Fatalf("Execute: %v, skip %v", err, out != nil && out.SkipRestore)
+			}
+			got, _ := action.Object(out.UpdatedItem)
+			if !reflect.DeepEqual(got.Object, want.Object) {
+				g, _ := json.Marshal(got.Object)
+				w, _ := json.Marshal(want.Object)
+				t.Fatalf("object\n%s\nwant\n%s", g, w)
+			}
+			if tt.logged != "" && !strings.Contains(logs.String(), tt.logged) {
+				t.Fatalf("log %q does not mention %q", logs.String(), tt.logged)
+			}
+		})
+	}
+}
+
+func TestBadHostNamesField(t *testing.T) {
+	for _, bad := range []*unstructured.Unstructured{
+		route(3.0, "true"),
+		actiontest.FromSource(actiontest.Object("route.openshift.io/v1", "Route", "app", "web", map[string]any{"spec": "x"})),
+	} {
+		_, err := actiontest.RunRestore(t, Registrations()[0], actiontest.Env(), actiontest.FromSource(bad), actiontest.Restore(nil))
+		if err == nil || !strings.Contains(err.Error(), "spec.host") || !strings.Contains(err.Error(), "Route app/web") {
+			t.Fatalf("error = %v, want one naming spec.host and the route", err)
+		}
+	}
+}
+
+func TestGenerated(t *testing.T) {
+	tests := []struct {
+		host, name, ns, domain string
+		want                   bool
+	}{
+		{"a-b.apps.x", "a", "b", "apps.x", true},
+		{"a-b.apps.x", "a", "b", "apps.x.", true},
+		{"a-b.apps.x", "a-b", "", "apps.x", false},
+		{"a-b-c.apps.x", "a", "b-c", "apps.x", true},
+		{"a-b-c.apps.x", "a-b", "c", "apps.x", true}, // the router's pattern is ambiguous the same way
+		{"x.a-b.apps.x", "a", "b", "apps.x", false},
+		{"a-b.apps.x", "a", "b", "", true},
+		{"a-bc.apps.x", "a", "b", "", false},
+	}
+	for _, tt := range tests {
+		if got := Generated(tt.host, tt.name, tt.ns, tt.domain); got != tt.want {
+			t.Errorf("Generated(%q, %q, %q, %q) = %v, want %v", tt.host, tt.name, tt.ns, tt.domain, got, tt.want)
+		}
+	}
+}
+
+func TestAppliesTo(t *testing.T) {
+	sel, _ := NewRestore(actiontest.Env()).AppliesTo()
+	if !reflect.DeepEqual(sel.IncludedResources, []string{"routes.route.openshift.io"}) {
+		t.Fatalf("AppliesTo = %v", sel.IncludedResources)
+	}
+}
+
+func FuzzExecute(f *testing.F) {
+	f.Add([]byte(`{"metadata":{"name":"web","namespace":"app","annotations":{"openshift.io/host.generated":"true"}},"spec":{"host":"web-app.apps.a.example.com"}}`))
+	f.Add([]byte(`{"metadata":{"name":1,"annotations":[]},"spec":{"host":{}}}`))
+	f.Add([]byte(`{"metadata":"x","spec":null}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var obj map[string]any
+		if json.Unmarshal(data, &obj) != nil || obj == nil {
+			return
+		}
+		obj["apiVersion"], obj["kind"] = "route.openshift.io/v1", "Route"
+		item := &unstructured.Unstructured{Object: obj}
+		if m, isMap := obj["metadata"].(map[string]any); isMap && len(m)%2 == 0 {
+			actiontest.FromSource(item) // half the inputs with a recorded apps domain
+		}
+		_, err := actiontest.RunRestore(t, Registrations()[0], actiontest.Env(), item, actiontest.Restore(map[string]string{"app": "app2"}))
+		if err != nil && strings.Contains(err.Error(), "recovered panic") {
+			t.Fatal(err)
+		}
+	})
+}
+
+func ptr(s string) *string { return &s }

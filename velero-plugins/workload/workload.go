@@ -1,0 +1,66 @@
+// Package workload restores the Kubernetes workload kinds (Deployments, ReplicaSets, StatefulSets,
+// DaemonSets, CronJobs and Jobs) with their container images moved to the destination registry
+// and mapped namespace. Jobs a CronJob created are left to the CronJob.
+package workload
+
+import (
+	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
+
+	"github.com/velero-openshift/plugins/common/action"
+	"github.com/velero-openshift/plugins/common/podspec"
+)
+
+// Registered names.
+const (
+	JobRestoreName      = "openshift.io/06-job-restore"
+	WorkloadRestoreName = "openshift.io/07-workload-restore"
+)
+
+// Resources the workload action handles. ReplicaSets are always restored: a Deployment adopts a
+// matching one instead of creating a new rollout, and a standalone one has no other owner.
+var Resources = []string{"deployments.apps", "replicasets.apps", "statefulsets.apps", "daemonsets.apps", "cronjobs.batch"}
+
+// JobResource is the resource the Job action handles.
+const JobResource = "jobs.batch"
+
+// Registrations returns this package's rows of the registration table.
+func Registrations() []action.Registration {
+	return []action.Registration{
+		{Name: JobRestoreName, Kind: action.KindRestore, New: func(env action.Env) (any, error) { return NewJobRestore(env), nil }},
+		{Name: WorkloadRestoreName, Kind: action.KindRestore, New: func(env action.Env) (any, error) { return NewRestore(env), nil }},
+	}
+}
+
+// Restore rewrites the images of a workload's pod template.
+type Restore struct{ env action.Env }
+
+// NewRestore returns the workload restore action.
+func NewRestore(env action.Env) *Restore { return &Restore{env: env} }
+
+// AppliesTo selects the workload kinds in Resources.
+func (r *Restore) AppliesTo() (velero.ResourceSelector, error) {
+	return action.Resources(Resources...), nil
+}
+
+// Execute rewrites the pod template's images.
+func (r *Restore) Execute(in *velero.RestoreItemActionExecuteInput) (*velero.RestoreItemActionExecuteOutput, error) {
+	ri, err := r.env.RestoreItem(in)
+	if err != nil {
+		return nil, err
+	}
+	if err := rewriteImages(ri); err != nil {
+		return nil, err
+	}
+	return action.Keep(ri.Obj), nil
+}
+
+func rewriteImages(ri *action.RestoreItem) error {
+	n, err := podspec.RewriteImages(ri.Obj, ri.Images)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		ri.Log.WithField("images", n).Info("rewrote internal registry images for the destination")
+	}
+	return nil
+}
