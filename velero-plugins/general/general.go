@@ -4,14 +4,51 @@ package general
 
 import (
 	"github.com/velero-openshift/plugins/common/action"
+	"github.com/velero-openshift/plugins/velero-plugins/build"
+	"github.com/velero-openshift/plugins/velero-plugins/buildconfig"
+	"github.com/velero-openshift/plugins/velero-plugins/configmap"
+	"github.com/velero-openshift/plugins/velero-plugins/deploymentconfig"
+	"github.com/velero-openshift/plugins/velero-plugins/hpa"
+	"github.com/velero-openshift/plugins/velero-plugins/imagestream"
+	"github.com/velero-openshift/plugins/velero-plugins/imagestreamtag"
+	"github.com/velero-openshift/plugins/velero-plugins/imagetag"
+	"github.com/velero-openshift/plugins/velero-plugins/nonadmin"
+	"github.com/velero-openshift/plugins/velero-plugins/pod"
+	"github.com/velero-openshift/plugins/velero-plugins/rbac"
+	"github.com/velero-openshift/plugins/velero-plugins/replicationcontroller"
+	"github.com/velero-openshift/plugins/velero-plugins/route"
+	"github.com/velero-openshift/plugins/velero-plugins/scc"
+	"github.com/velero-openshift/plugins/velero-plugins/secret"
 	"github.com/velero-openshift/plugins/velero-plugins/serverfacts"
+	"github.com/velero-openshift/plugins/velero-plugins/service"
+	"github.com/velero-openshift/plugins/velero-plugins/serviceaccount"
+	"github.com/velero-openshift/plugins/velero-plugins/workload"
 )
 
-// Registrations returns every general action, in registered-name order.
+// Registrations returns every general action. Correctness never depends on the order: each
+// action reads what it needs from the item and the cluster, not from another action's edits.
 func Registrations() []action.Registration {
 	var all []action.Registration
 	for _, rows := range [][]action.Registration{
 		serverfacts.Registrations(),
+		serviceaccount.Registrations(),
+		pod.Registrations(),
+		deploymentconfig.Registrations(),
+		replicationcontroller.Registrations(),
+		configmap.Registrations(),
+		imagestreamtag.Registrations(),
+		workload.Registrations(),
+		build.Registrations(),
+		buildconfig.Registrations(),
+		route.Registrations(),
+		service.Registrations(),
+		secret.Registrations(),
+		scc.Registrations(),
+		rbac.Registrations(),
+		hpa.Registrations(),
+		imagetag.Registrations(),
+		imagestream.Registrations(),
+		nonadmin.Registrations(),
 	} {
 		all = append(all, rows...)
 	}
