@@ -1,6 +1,7 @@
 package general
 
 import (
+	"reflect"
 	"regexp"
 	"testing"
 
@@ -10,6 +11,9 @@ import (
 	"github.com/velero-openshift/plugins/common/action"
 	"github.com/velero-openshift/plugins/common/action/actiontest"
 	"github.com/velero-openshift/plugins/common/clients"
+	"github.com/velero-openshift/plugins/velero-plugins/build"
+	"github.com/velero-openshift/plugins/velero-plugins/imagetag"
+	"github.com/velero-openshift/plugins/velero-plugins/nonadmin"
 )
 
 // registered is the public contract: the names users put in plugin config and read in logs.
@@ -89,5 +93,37 @@ func TestTable(t *testing.T) {
 				t.Errorf("%s: AppliesTo matches every resource", r.Name)
 			}
 		}
+	}
+}
+
+// TestSkippers runs the skip-only actions on an item of each of their resources.
+func TestSkippers(t *testing.T) {
+	for _, tt := range []struct {
+		rows             []action.Registration
+		apiVersion, kind string
+		resources        []string
+	}{
+		{build.Registrations(), "build.openshift.io/v1", "Build", []string{"builds.build.openshift.io"}},
+		{imagetag.Registrations(), "image.openshift.io/v1", "ImageTag", []string{"imagetags.image.openshift.io"}},
+		{nonadmin.Registrations(), "oadp.openshift.io/v1alpha1", "NonAdminBackup", []string{
+			"nonadminbackups.oadp.openshift.io", "nonadminrestores.oadp.openshift.io", "nonadminbackupstoragelocations.oadp.openshift.io"}},
+	} {
+		t.Run(tt.kind, func(t *testing.T) {
+			if len(tt.rows) != 1 || tt.rows[0].Kind != action.KindRestore {
+				t.Fatalf("rows = %+v", tt.rows)
+			}
+			a, err := action.Wrap(tt.rows[0], actiontest.Env())
+			if err != nil {
+				t.Fatal(err)
+			}
+			sel, _ := a.(*action.GuardedRestore).AppliesTo()
+			if !reflect.DeepEqual(sel.IncludedResources, tt.resources) {
+				t.Fatalf("AppliesTo = %v, want %v", sel.IncludedResources, tt.resources)
+			}
+			out, err := actiontest.RunRestore(t, tt.rows[0], actiontest.Env(), actiontest.Object(tt.apiVersion, tt.kind, "app", "x", nil), actiontest.Restore(nil))
+			if err != nil || !out.SkipRestore {
+				t.Fatalf("out = %+v, err = %v; want skipped", out, err)
+			}
+		})
 	}
 }
