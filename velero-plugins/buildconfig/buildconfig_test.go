@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -317,64 +316,31 @@ func FuzzExecute(f *testing.F) {
 	f.Add([]byte(`{"spec":{"output":{"to":{"kind":"DockerImage","name":"` + src + `/x/Y"}},"source":{"images":[null,{"from":1}]}}}`))
 	f.Add([]byte(`{"metadata":[],"spec":{"strategy":{"sourceStrategy":{"pullSecret":{"name":null}}},"triggers":[{"imageChange":[]}]}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var obj map[string]any
-		if json.Unmarshal(data, &obj) != nil || obj == nil {
+		item, ok := actiontest.FuzzItem(data, "build.openshift.io/v1", "BuildConfig")
+		if !ok {
 			return
-		}
-		obj["apiVersion"], obj["kind"] = "build.openshift.io/v1", "BuildConfig"
-		item := &unstructured.Unstructured{Object: obj}
-		if _, isMap := obj["metadata"].(map[string]any); isMap {
-			actiontest.FromSource(item)
 		}
 		fd, _ := finder(destination("app2", "builder", "builder-dockercfg-new12")...)
 		e := env(0, true)
 		reg := actiontest.Registration(RestoreName, action.KindRestore, NewRestore(e, fd))
 		_, err := actiontest.RunRestore(t, reg, e, item, actiontest.Restore(map[string]string{"app": "app2"}))
-		if err != nil && strings.Contains(err.Error(), "recovered panic") {
-			t.Fatal(err)
-		}
+		actiontest.NoPanic(t, data, err)
 	})
 }
 
-// BenchmarkRestoreExecute measures one restore call on a realistic BuildConfig through the guard,
-// including the copy of the item each call gets (the action edits it in place). The destination
-// secret is looked up on the first call and cached after, as in a real restore.
+// BenchmarkRestoreExecute measures one BuildConfig through the guarded action as Velero calls it;
+// the destination's pull-secret answer is cached after the first iteration, as in a restore.
 func BenchmarkRestoreExecute(b *testing.B) {
 	e := env(time.Second, true)
 	f, _ := finder(destination("app2", "builder", "builder-dockercfg-new12")...)
-	w, err := action.Wrap(actiontest.Registration(RestoreName, action.KindRestore, NewRestore(e, f)), e)
-	if err != nil {
-		b.Fatal(err)
-	}
-	guarded := w.(*action.GuardedRestore)
 	fixture := actiontest.FromSource(buildConfig(fullSpec(src, "app", "app", "builder-dockercfg-old11", "builder-dockercfg-old11")))
-	restore := actiontest.Restore(map[string]string{"app": "app2"})
-	b.ReportAllocs()
-	for b.Loop() {
-		out, err := guarded.Execute(&velero.RestoreItemActionExecuteInput{Item: fixture.DeepCopy(), ItemFromBackup: fixture, Restore: restore})
-		if err != nil || out.SkipRestore {
-			b.Fatal(err)
-		}
+	out := actiontest.BenchmarkRestore(b, actiontest.Registration(RestoreName, action.KindRestore, NewRestore(e, f)), e, fixture, actiontest.Restore(map[string]string{"app": "app2"}))
+	if out.SkipRestore {
+		b.Fatal("benchmark BuildConfig skipped")
 	}
 }
 
-// BenchmarkJSONRoundTrip is the baseline: the JSON decode and encode of the same BuildConfig that
-// Velero performs for every item it passes to a plugin.
+// BenchmarkJSONRoundTrip is the yardstick: Velero's own decode + encode of the same BuildConfig.
 func BenchmarkJSONRoundTrip(b *testing.B) {
-	fixture := actiontest.FromSource(buildConfig(fullSpec(src, "app", "app", "builder-dockercfg-old11", "builder-dockercfg-old11")))
-	data, err := json.Marshal(fixture.Object)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	b.SetBytes(int64(len(data)))
-	for b.Loop() {
-		var m map[string]any
-		if err := json.Unmarshal(data, &m); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := json.Marshal(m); err != nil {
-			b.Fatal(err)
-		}
-	}
+	actiontest.BenchmarkJSONRoundTrip(b, actiontest.FromSource(buildConfig(fullSpec(src, "app", "app", "builder-dockercfg-old11", "builder-dockercfg-old11"))).Object)
 }

@@ -2,10 +2,8 @@ package deploymentconfig
 
 import (
 	"encoding/json"
-	"strings"
 	"testing"
 
-	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/velero-openshift/plugins/common/action"
@@ -75,45 +73,17 @@ func decode(tb testing.TB, data string) *unstructured.Unstructured {
 
 // BenchmarkRestoreExecute measures one DC through the guarded restore action as Velero calls it.
 func BenchmarkRestoreExecute(b *testing.B) {
-	w, err := action.Wrap(restoreReg(), actiontest.Env())
-	if err != nil {
-		b.Fatal(err)
-	}
-	g := w.(*action.GuardedRestore)
 	restore := actiontest.Restore(map[string]string{"app": "app-copy", "shared": "shared-copy"})
-	proto := decode(b, benchDC)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		in := &velero.RestoreItemActionExecuteInput{Item: proto.DeepCopy(), ItemFromBackup: proto.DeepCopy(), Restore: restore}
-		b.StartTimer()
-		out, err := g.Execute(in)
-		if err != nil || out.SkipRestore {
-			b.Fatalf("Execute: %v", err)
-		}
-	}
-	b.StopTimer()
-	out, _ := g.Execute(&velero.RestoreItemActionExecuteInput{Item: proto.DeepCopy(), ItemFromBackup: proto, Restore: restore})
+	out := actiontest.BenchmarkRestore(b, restoreReg(), actiontest.Env(), decode(b, benchDC), restore)
 	got, _ := action.Object(out.UpdatedItem)
 	if got.Object["spec"].(map[string]any)["replicas"] != int64(0) {
 		b.Fatal("benchmark DC not scaled down")
 	}
 }
 
-// BenchmarkJSONRoundTrip is the decode + encode Velero performs per item anyway.
+// BenchmarkJSONRoundTrip is the yardstick: Velero's own decode + encode of the same DC.
 func BenchmarkJSONRoundTrip(b *testing.B) {
-	data := []byte(benchDC)
-	b.ReportAllocs()
-	for i := 0; i < b.N; i++ {
-		var m map[string]any
-		if err := json.Unmarshal(data, &m); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := json.Marshal(m); err != nil {
-			b.Fatal(err)
-		}
-	}
+	actiontest.BenchmarkJSONRoundTrip(b, decode(b, benchDC).Object)
 }
 
 // FuzzExecute feeds arbitrary JSON objects as DeploymentConfigs: any outcome but a panic is fine.
@@ -125,15 +95,11 @@ func FuzzExecute(f *testing.F) {
 	reg := restoreReg()
 	env := actiontest.Env()
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var m map[string]any
-		if json.Unmarshal(data, &m) != nil || m == nil {
+		item, ok := actiontest.FuzzItem(data, "apps.openshift.io/v1", "DeploymentConfig")
+		if !ok {
 			return
 		}
-		m["kind"] = "DeploymentConfig"
-		m["apiVersion"] = "apps.openshift.io/v1"
-		_, err := actiontest.RunRestore(t, reg, env, &unstructured.Unstructured{Object: m}, hookRestore(map[string]string{"app": "b"}, "", nil))
-		if err != nil && strings.Contains(err.Error(), "recovered panic") {
-			t.Fatalf("panic on %s: %v", data, err)
-		}
+		_, err := actiontest.RunRestore(t, reg, env, item, hookRestore(map[string]string{"app": "b"}, "", nil))
+		actiontest.NoPanic(t, data, err)
 	})
 }

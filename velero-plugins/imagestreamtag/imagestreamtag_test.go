@@ -351,24 +351,15 @@ func FuzzExecute(f *testing.F) {
 	f.Add([]byte(`{"metadata":{"name":"a:b","namespace":"app","annotations":{"migration.openshift.io/related-istag":"c:d"}},"tag":{"from":{"kind":"ImageStreamTag","name":"c:d"},"annotations":{"x":null}},"image":null}`))
 	f.Add([]byte(`{"tag":{"reference":1,"from":[]},"image":{"dockerImageReference":{}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var obj map[string]any
-		if json.Unmarshal(data, &obj) != nil || obj == nil {
+		item, ok := actiontest.FuzzItem(data, "image.openshift.io/v1", "ImageStreamTag")
+		if !ok {
 			return
-		}
-		obj["apiVersion"], obj["kind"] = "image.openshift.io/v1", "ImageStreamTag"
-		item := &unstructured.Unstructured{Object: obj}
-		if _, isMap := obj["metadata"].(map[string]any); isMap {
-			actiontest.FromSource(item)
 		}
 		backupItem := item.DeepCopy()
 		r, _ := newRestore()
 		_, err := actiontest.RunRestore(t, actiontest.Registration(RestoreName, action.KindRestoreV2, r), actiontest.Env(), item, actiontest.Restore(map[string]string{"app": "app2"}))
-		if err != nil && strings.Contains(err.Error(), "recovered panic") {
-			t.Fatal(err)
-		}
+		actiontest.NoPanic(t, data, err)
 		_, _, err = actiontest.RunBackup(t, Registrations()[0], actiontest.Env(), backupItem, actiontest.Backup())
-		if err != nil && strings.Contains(err.Error(), "recovered panic") {
-			t.Fatal(err)
-		}
+		actiontest.NoPanic(t, data, err)
 	})
 }

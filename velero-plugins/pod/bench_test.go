@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/velero-openshift/plugins/common/action"
@@ -71,49 +70,17 @@ func decodePod(tb testing.TB, data string) *unstructured.Unstructured {
 // BenchmarkRestoreExecute measures one pod through the guarded action as Velero calls it; the
 // destination's answers (nodes, pull secret) are cached after the first iteration, as in a restore.
 func BenchmarkRestoreExecute(b *testing.B) {
-	kube := destination([]string{"app"}, "n1")
-	f := newFixture(kube, pvbClient())
-	w, err := action.Wrap(f.reg, f.env)
-	if err != nil {
-		b.Fatal(err)
-	}
-	g := w.(*action.GuardedRestore)
-	restore := actiontest.Restore(nil)
-	proto := decodePod(b, benchPod)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		in := &velero.RestoreItemActionExecuteInput{Item: proto.DeepCopy(), ItemFromBackup: proto.DeepCopy(), Restore: restore}
-		b.StartTimer()
-		out, err := g.Execute(in)
-		if err != nil || out.SkipRestore {
-			b.Fatalf("Execute: %v", err)
-		}
-	}
-	b.StopTimer()
-	obj, _ := action.Object(decodePod(b, benchPod))
-	out, _ := g.Execute(&velero.RestoreItemActionExecuteInput{Item: obj, ItemFromBackup: obj.DeepCopy(), Restore: restore})
+	f := newFixture(destination([]string{"app"}, "n1"), pvbClient())
+	out := actiontest.BenchmarkRestore(b, f.reg, f.env, decodePod(b, benchPod), actiontest.Restore(nil))
 	got, _ := action.Object(out.UpdatedItem)
 	if img := got.Object["spec"].(map[string]any)["containers"].([]any)[0].(map[string]any)["image"].(string); !strings.HasPrefix(img, actiontest.DestinationRegistry) {
 		b.Fatalf("benchmark pod not rewritten: %s", img)
 	}
 }
 
-// BenchmarkJSONRoundTrip is the decode + encode Velero performs per item anyway: the yardstick
-// for BenchmarkRestoreExecute.
+// BenchmarkJSONRoundTrip is the yardstick: Velero's own decode + encode of the same pod.
 func BenchmarkJSONRoundTrip(b *testing.B) {
-	data := []byte(benchPod)
-	b.ReportAllocs()
-	for i := 0; i < b.N; i++ {
-		var m map[string]any
-		if err := json.Unmarshal(data, &m); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := json.Marshal(m); err != nil {
-			b.Fatal(err)
-		}
-	}
+	actiontest.BenchmarkJSONRoundTrip(b, decodePod(b, benchPod).Object)
 }
 
 // FuzzExecute feeds arbitrary JSON objects as pods: any outcome but a panic is acceptable.
@@ -126,15 +93,11 @@ func FuzzExecute(f *testing.F) {
 	kube := destination([]string{"app"}, "n1")
 	fx := newFixture(kube, pvbClient(pvb("app", "web", "data")))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var m map[string]any
-		if json.Unmarshal(data, &m) != nil || m == nil {
+		item, ok := actiontest.FuzzItem(data, "v1", "Pod")
+		if !ok {
 			return
 		}
-		m["kind"] = "Pod"
-		item := &unstructured.Unstructured{Object: m}
 		_, err := actiontest.RunRestore(t, fx.reg, fx.env, item, actiontest.Restore(map[string]string{"app": "app2"}))
-		if err != nil && strings.Contains(err.Error(), "recovered panic") {
-			t.Fatalf("panic on %s: %v", data, err)
-		}
+		actiontest.NoPanic(t, data, err)
 	})
 }

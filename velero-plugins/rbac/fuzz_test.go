@@ -1,11 +1,7 @@
 package rbac
 
 import (
-	"strings"
 	"testing"
-
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utiljson "k8s.io/apimachinery/pkg/util/json"
 
 	"github.com/velero-openshift/plugins/common/action/actiontest"
 )
@@ -25,16 +21,12 @@ func FuzzExecute(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var obj map[string]any
-		if err := utiljson.Unmarshal(data, &obj); err != nil || obj == nil {
+		item, ok := actiontest.FuzzItem(data, "rbac.authorization.k8s.io/v1", "RoleBinding")
+		if !ok {
 			return
 		}
-		obj["apiVersion"] = "rbac.authorization.k8s.io/v1"
-		obj["kind"] = "RoleBinding"
 		reg, _ := registration()
-		_, err := actiontest.RunRestore(t, reg, actiontest.Env(), &unstructured.Unstructured{Object: obj}, actiontest.Restore(map[string]string{"app": "app2"}))
-		if err != nil && strings.Contains(err.Error(), "recovered panic") {
-			t.Fatal(err)
-		}
+		_, err := actiontest.RunRestore(t, reg, actiontest.Env(), item, actiontest.Restore(map[string]string{"app": "app2"}))
+		actiontest.NoPanic(t, data, err)
 	})
 }

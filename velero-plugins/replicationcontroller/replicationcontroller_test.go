@@ -273,15 +273,11 @@ func FuzzExecute(f *testing.F) {
 	f.Add([]byte(`{"metadata":7,"spec":{"template":[]}}`))
 	reg, env := restoreReg(), actiontest.Env()
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var m map[string]any
-		if json.Unmarshal(data, &m) != nil || m == nil {
+		item, ok := actiontest.FuzzItem(data, "v1", "ReplicationController")
+		if !ok {
 			return
 		}
-		m["kind"] = "ReplicationController"
-		m["apiVersion"] = "v1"
-		_, err := actiontest.RunRestore(t, reg, env, &unstructured.Unstructured{Object: m}, actiontest.Restore(map[string]string{"a": "b"}))
-		if err != nil && strings.Contains(err.Error(), "recovered panic") {
-			t.Fatalf("panic on %s: %v", data, err)
-		}
+		_, err := actiontest.RunRestore(t, reg, env, item, actiontest.Restore(map[string]string{"a": "b"}))
+		actiontest.NoPanic(t, data, err)
 	})
 }

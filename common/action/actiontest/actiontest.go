@@ -3,7 +3,9 @@
 package actiontest
 
 import (
+	"encoding/json"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/sirupsen/logrus"
@@ -12,6 +14,7 @@ import (
 	biav2 "github.com/vmware-tanzu/velero/pkg/plugin/velero/backupitemaction/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 
 	"github.com/velero-openshift/plugins/common/action"
 	"github.com/velero-openshift/plugins/common/clusterfacts"
@@ -137,4 +140,72 @@ func RunBackup(t testing.TB, reg action.Registration, env action.Env, item *unst
 		t.Fatalf("backup output: %v", uerr)
 	}
 	return u, extra, err
+}
+
+// FuzzItem decodes fuzz input as a JSON object of the given apiVersion and kind, recorded as backed
+// up on the test source cluster when its metadata is an object (so the image rewriter is active and
+// walks the item). ok is false for input that is not a JSON object.
+func FuzzItem(data []byte, apiVersion, kind string) (item *unstructured.Unstructured, ok bool) {
+	var obj map[string]any
+	// Kubernetes' decoder, as Velero's: whole numbers become int64, as in real items.
+	if utiljson.Unmarshal(data, &obj) != nil || obj == nil {
+		return nil, false
+	}
+	obj["apiVersion"], obj["kind"] = apiVersion, kind
+	item = &unstructured.Unstructured{Object: obj}
+	if _, isMap := obj["metadata"].(map[string]any); isMap {
+		FromSource(item)
+	}
+	return item, true
+}
+
+// NoPanic fails the test when err reports a recovered panic: for malformed input any other outcome
+// (a named error, a skip, an unchanged item) is acceptable, a panic is a bug.
+func NoPanic(t testing.TB, data []byte, err error) {
+	t.Helper()
+	if err != nil && strings.Contains(err.Error(), "recovered panic") {
+		t.Fatalf("panic on %s: %v", data, err)
+	}
+}
+
+// BenchmarkJSONRoundTrip is the yardstick of the action benchmarks: the JSON decode and encode of
+// the same item that Velero performs for every item it passes to a plugin.
+func BenchmarkJSONRoundTrip(b *testing.B, obj map[string]any) {
+	data, err := json.Marshal(obj)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		var m map[string]any
+		if err := json.Unmarshal(data, &m); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := json.Marshal(m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRestore measures a restore action's Execute through the guard on a fresh copy of item per
+// iteration (the copy is not timed), as Velero hands each item over.
+func BenchmarkRestore(b *testing.B, reg action.Registration, env action.Env, item *unstructured.Unstructured, restore *velerov1.Restore) *velero.RestoreItemActionExecuteOutput {
+	w, err := action.Wrap(reg, env)
+	if err != nil {
+		b.Fatal(err)
+	}
+	guarded := w.(*action.GuardedRestore)
+	fromBackup := item.DeepCopy()
+	var out *velero.RestoreItemActionExecuteOutput
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		in := &velero.RestoreItemActionExecuteInput{Item: ResetLikeVelero(fromBackup.DeepCopy()), ItemFromBackup: fromBackup, Restore: restore}
+		b.StartTimer()
+		if out, err = guarded.Execute(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return out
 }
