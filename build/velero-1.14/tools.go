@@ -1,0 +1,6 @@
+//go:build tools
+
+// Package velero pins the Velero v1.14.1 server (cmd/velero) for the local end-to-end stack.
+package velero
+
+import _ "github.com/vmware-tanzu/velero/cmd/velero"

@@ -1,0 +1,462 @@
+#!/usr/bin/env bash
+# The local end-to-end stack: two "OpenShift" clusters (A and B) made of real components, on
+# loopback only.
+#
+#   hack/stack.sh up      build what is missing, start everything, write $E2E_DIR/env
+#   hack/stack.sh down    stop everything `up` started (pid files), keep logs and data
+#   hack/stack.sh env     print the env file (eval "$(hack/stack.sh env)" for a shell)
+#   hack/stack.sh status  list the components and whether they run
+#
+# What runs (one process each, logs in $E2E_DIR/logs/):
+#   etcd (Debian etcd-server)                     one store; each cluster has its own key prefix
+#   kube-apiserver A, B                           self-signed cert (SAN 127.0.0.1), static admin
+#                                                 token (system:masters), RBAC, OpenShift CRDs
+#   versitygw (S3, posix backend)                 bucket "velero", SigV4 credentials checked
+#   registry A, B (distribution v3)               each cluster's "internal registry" host
+#   velero A, B (server, out of cluster)          plugin dir: velero-plugin-for-aws +
+#                                                 openshift-velero-plugin
+#
+# Environment:
+#   E2E_DIR          work dir (default: <repo>/.e2e)
+#   VELERO_VERSION   1.18 (default) or 1.14: which Velero server binary runs
+#   STACK_NO_BUILD=1 do not run hack/build-stack.sh (binaries must exist)
+#   STACK_KEEP_ON_FAILURE=1  leave the components running when `up` fails (default: stop them)
+set -Eeuo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+E2E_DIR=${E2E_DIR:-$ROOT/.e2e}
+BIN=${STACK_BIN:-$ROOT/bin/stack}
+VELERO_VERSION=${VELERO_VERSION:-1.18}
+CRDS=$ROOT/test/e2e/crds
+LOGS=$E2E_DIR/logs
+PIDS=$E2E_DIR/pids
+ENV_FILE=$E2E_DIR/env
+KUBECTL=${KUBECTL:-kubectl}
+S3_ACCESS_KEY=e2e-velero
+S3_SECRET_KEY=e2e-velero-secret-$(printf '%s' "$E2E_DIR" | cksum | cut -d' ' -f1)
+BUCKET=velero
+CLUSTERS=(a b)
+
+log() { printf '%s stack: %s\n' "$(date +%T)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+trap 'log "ERROR: command failed (line $LINENO): $BASH_COMMAND"' ERR
+
+# ---------------------------------------------------------------- helpers
+
+declare -A USED_PORTS=()
+# free_port VAR: set VAR to a loopback TCP port nothing listens on and not handed out before in
+# this run (not called in a subshell, so the record of handed-out ports survives).
+free_port() {
+  local -n __fp_var=$1
+  local p
+  for _ in $(seq 200); do
+    p=$((20000 + RANDOM % 30000))
+    [[ -n ${USED_PORTS[$p]:-} ]] && continue
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      USED_PORTS[$p]=1
+      __fp_var=$p
+      return
+    fi
+  done
+  die "no free port found"
+}
+
+# start NAME CMD...: run CMD in its own session (so `down` can stop its children too),
+# logging to $LOGS/NAME.log, pid in $PIDS/NAME.pid.
+start() {
+  local name=$1
+  shift
+  setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
+  echo $! >"$PIDS/$name.pid"
+}
+
+alive() { [[ -f $PIDS/$1.pid ]] && kill -0 "$(cat "$PIDS/$1.pid")" 2>/dev/null; }
+
+fail_component() { # name message
+  log "ERROR: $1: $2"
+  if [[ -f $LOGS/$1.log ]]; then
+    echo "----- last lines of $LOGS/$1.log -----" >&2
+    tail -n 40 "$LOGS/$1.log" >&2
+    echo "-----" >&2
+  fi
+  exit 1
+}
+
+# wait_for NAME TIMEOUT_S CMD...: poll CMD until it succeeds; fail with NAME's log tail if NAME
+# dies or the time runs out.
+wait_for() {
+  local name=$1 timeout=$2 deadline
+  shift 2
+  deadline=$((SECONDS + timeout))
+  until "$@" >/dev/null 2>&1; do
+    alive "$name" || fail_component "$name" "exited during start-up"
+    ((SECONDS < deadline)) || fail_component "$name" "not ready after ${timeout}s"
+    sleep 0.2
+  done
+}
+
+kc() { # cluster kubectl-args...
+  local c=$1
+  shift
+  KUBECONFIG=$E2E_DIR/$c/kubeconfig "$KUBECTL" "$@"
+}
+
+# ---------------------------------------------------------------- components
+
+start_etcd() {
+  free_port ETCD_PORT
+  local peer
+  free_port peer
+  mkdir -p "$E2E_DIR/etcd"
+  start etcd etcd --name e2e --data-dir "$E2E_DIR/etcd" \
+    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+    --initial-cluster "e2e=http://127.0.0.1:$peer" --unsafe-no-fsync --log-level warn
+  wait_for etcd 30 curl -fsS -m 2 "http://127.0.0.1:$ETCD_PORT/health"
+  log "etcd ready on 127.0.0.1:$ETCD_PORT"
+}
+
+start_apiserver() { # cluster
+  local c=$1 dir=$E2E_DIR/$1 port token
+  free_port port
+  mkdir -p "$dir/pki"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=e2e-apiserver-$c" \
+    -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" -addext "basicConstraints=critical,CA:TRUE" \
+    -keyout "$dir/pki/serving.key" -out "$dir/pki/serving.crt" 2>/dev/null
+  openssl genrsa -out "$dir/pki/sa.key" 2048 2>/dev/null
+  openssl rsa -in "$dir/pki/sa.key" -pubout -out "$dir/pki/sa.pub" 2>/dev/null
+  token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  echo "$token,e2e-admin,e2e-admin,system:masters" >"$dir/pki/tokens.csv"
+  start "kube-apiserver-$c" "$BIN/kube-apiserver" \
+    --etcd-servers "http://127.0.0.1:$ETCD_PORT" --etcd-prefix "/cluster-$c" \
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$port" \
+    --cert-dir "$dir/pki" --tls-cert-file "$dir/pki/serving.crt" --tls-private-key-file "$dir/pki/serving.key" \
+    --service-account-key-file "$dir/pki/sa.pub" --service-account-signing-key-file "$dir/pki/sa.key" \
+    --service-account-issuer "https://kubernetes.default.svc" \
+    --token-auth-file "$dir/pki/tokens.csv" --authorization-mode RBAC \
+    --service-cluster-ip-range 10.0.0.0/24 --disable-admission-plugins ServiceAccount \
+    --allow-privileged=true --enable-priority-and-fairness=false --profiling=false
+  cat >"$dir/kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: $c
+  cluster:
+    server: https://127.0.0.1:$port
+    certificate-authority-data: $(base64 -w0 <"$dir/pki/serving.crt")
+users:
+- name: e2e-admin
+  user:
+    token: $token
+contexts:
+- name: $c
+  context: {cluster: $c, user: e2e-admin}
+current-context: $c
+EOF
+  chmod 600 "$dir/kubeconfig"
+  eval "APISERVER_PORT_${c^^}=$port"
+}
+
+wait_apiserver() { # cluster
+  local c=$1
+  wait_for "kube-apiserver-$c" 90 kc "$c" get --raw /readyz --request-timeout=2s
+  log "kube-apiserver $c ready on https://127.0.0.1:$(eval echo "\$APISERVER_PORT_${c^^}")"
+}
+
+start_s3() {
+  free_port S3_PORT
+  mkdir -p "$E2E_DIR/s3/data" "$E2E_DIR/s3/meta"
+  start s3 env ROOT_ACCESS_KEY="$S3_ACCESS_KEY" ROOT_SECRET_KEY="$S3_SECRET_KEY" \
+    "$BIN/versitygw" --port "127.0.0.1:$S3_PORT" --region us-east-1 \
+    posix --sidecar "$E2E_DIR/s3/meta" "$E2E_DIR/s3/data"
+  wait_for s3 30 curl -sS -m 2 -o /dev/null "http://127.0.0.1:$S3_PORT/"
+  # Credentials are checked: an unsigned and a wrongly signed request are refused...
+  local code
+  code=$(curl -sS -m 5 -o /dev/null -w '%{http_code}' -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" --aws-sigv4 "aws:amz:us-east-1:s3" \
+    --user "$S3_ACCESS_KEY:wrong-secret" "http://127.0.0.1:$S3_PORT/")
+  [[ $code == 403 ]] || fail_component s3 "a request signed with a wrong secret got HTTP $code, want 403"
+  # ...and the right ones create the bucket.
+  curl -fsS -m 10 -o /dev/null -X PUT -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" --aws-sigv4 "aws:amz:us-east-1:s3" \
+    --user "$S3_ACCESS_KEY:$S3_SECRET_KEY" "http://127.0.0.1:$S3_PORT/$BUCKET" ||
+    fail_component s3 "creating bucket $BUCKET failed"
+  cat >"$E2E_DIR/s3/credentials" <<EOF
+[default]
+aws_access_key_id = $S3_ACCESS_KEY
+aws_secret_access_key = $S3_SECRET_KEY
+EOF
+  chmod 600 "$E2E_DIR/s3/credentials"
+  log "S3 (versitygw) ready on 127.0.0.1:$S3_PORT, bucket $BUCKET"
+}
+
+start_registry() { # cluster
+  local c=$1 dir=$E2E_DIR/$1/registry port
+  free_port port
+  mkdir -p "$dir/data"
+  cat >"$dir/config.yml" <<EOF
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $dir/data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$port
+EOF
+  start "registry-$c" "$BIN/registry" serve "$dir/config.yml"
+  wait_for "registry-$c" 30 curl -fsS -m 2 "http://127.0.0.1:$port/v2/"
+  eval "REGISTRY_${c^^}=127.0.0.1:$port"
+  log "registry $c ready on 127.0.0.1:$port"
+}
+
+install_cluster_objects() { # cluster
+  local c=$1 registry domain
+  registry=$(eval echo "\$REGISTRY_${c^^}")
+  domain=apps.$c.example
+  kc "$c" apply --server-side -f "$CRDS" >/dev/null
+  "$VELERO_BIN" install --crds-only --dry-run -o yaml 2>/dev/null | kc "$c" apply --server-side -f - >/dev/null
+  kc "$c" wait --for condition=established --timeout=60s crd --all >/dev/null
+  kc "$c" apply --server-side -f - >/dev/null <<EOF
+apiVersion: config.openshift.io/v1
+kind: Image
+metadata:
+  name: cluster
+spec: {}
+---
+apiVersion: config.openshift.io/v1
+kind: Ingress
+metadata:
+  name: cluster
+spec:
+  domain: $domain
+---
+apiVersion: config.openshift.io/v1
+kind: ClusterVersion
+metadata:
+  name: version
+spec:
+  clusterID: $(cat /proc/sys/kernel/random/uuid)
+---
+apiVersion: imageregistry.operator.openshift.io/v1
+kind: Config
+metadata:
+  name: cluster
+spec:
+  managementState: Managed
+  replicas: 1
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: velero
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: openshift
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: velero
+  namespace: velero
+  labels: {component: velero}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {component: velero}
+  template:
+    metadata:
+      labels: {component: velero}
+    spec:
+      containers:
+      - name: velero
+        image: velero/velero:v$VELERO_VERSION
+---
+apiVersion: velero.io/v1
+kind: BackupStorageLocation
+metadata:
+  name: default
+  namespace: velero
+spec:
+  provider: aws
+  default: true
+  objectStorage:
+    bucket: $BUCKET
+  config:
+    region: us-east-1
+    s3ForcePathStyle: "true"
+    s3Url: http://127.0.0.1:$S3_PORT
+    checksumAlgorithm: ""
+EOF
+  kc "$c" patch image.config.openshift.io cluster --subresource=status --type=merge \
+    -p "{\"status\":{\"internalRegistryHostname\":\"$registry\"}}" >/dev/null
+  local now
+  now=$(date -u +%FT%TZ)
+  kc "$c" patch clusterversion version --subresource=status --type=merge -p "{\"status\":{
+    \"desired\":{\"version\":\"4.16.3\",\"image\":\"quay.io/openshift-release-dev/ocp-release:4.16.3-x86_64\"},
+    \"history\":[{\"state\":\"Completed\",\"version\":\"4.16.3\",\"image\":\"quay.io/openshift-release-dev/ocp-release:4.16.3-x86_64\",
+      \"startedTime\":\"$now\",\"completionTime\":\"$now\",\"verified\":false}],
+    \"observedGeneration\":1,\"versionHash\":\"e2e\",\"availableUpdates\":[]}}" >/dev/null
+  log "cluster $c: CRDs and singletons installed (registry $registry, domain $domain)"
+}
+
+prepare_plugins() {
+  local dir=$E2E_DIR/plugins
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  for f in "$BIN/velero-plugin-for-aws" "$ROOT/bin/openshift-velero-plugin"; do
+    [[ -x $f ]] || die "missing $f (run hack/build-stack.sh)"
+    ln -f "$f" "$dir/" 2>/dev/null || cp -f "$f" "$dir/"
+  done
+}
+
+start_velero() { # cluster
+  local c=$1 metrics profiler
+  free_port metrics
+  free_port profiler
+  local extra_env=()
+  if [[ $VELERO_VERSION == 1.14 ]]; then
+    # Velero 1.14 refuses a plugin binary that lists a kind it does not know (ItemBlockAction).
+    extra_env+=(OPENSHIFT_VELERO_PLUGIN_ITEM_BLOCK_ACTIONS=false)
+  fi
+  start "velero-$c" env KUBECONFIG="$E2E_DIR/$c/kubeconfig" \
+    AWS_SHARED_CREDENTIALS_FILE="$E2E_DIR/s3/credentials" "${extra_env[@]}" \
+    "$VELERO_BIN" server --namespace velero --plugin-dir "$E2E_DIR/plugins" \
+    --metrics-address "127.0.0.1:$metrics" --profiler-address "127.0.0.1:$profiler" \
+    --backup-sync-period 5s --store-validation-frequency 10s --log-level info
+}
+
+wait_velero() { # cluster
+  local c=$1
+  wait_for "velero-$c" 120 bash -c "[[ \$(KUBECONFIG='$E2E_DIR/$c/kubeconfig' '$KUBECTL' -n velero get backupstoragelocation default --request-timeout=5s -o jsonpath='{.status.phase}') == Available ]]"
+  log "velero $c (v$VELERO_VERSION) ready: BackupStorageLocation default is Available"
+}
+
+write_env() {
+  cat >"$ENV_FILE.tmp" <<EOF
+E2E_DIR=$E2E_DIR
+VELERO_VERSION=$VELERO_VERSION
+VELERO_BIN=$VELERO_BIN
+VELERO_NAMESPACE=velero
+KUBECONFIG_A=$E2E_DIR/a/kubeconfig
+KUBECONFIG_B=$E2E_DIR/b/kubeconfig
+APISERVER_A=https://127.0.0.1:$APISERVER_PORT_A
+APISERVER_B=https://127.0.0.1:$APISERVER_PORT_B
+REGISTRY_A=$REGISTRY_A
+REGISTRY_B=$REGISTRY_B
+APPS_DOMAIN_A=apps.a.example
+APPS_DOMAIN_B=apps.b.example
+ETCD_URL=http://127.0.0.1:$ETCD_PORT
+S3_URL=http://127.0.0.1:$S3_PORT
+S3_BUCKET=$BUCKET
+AWS_SHARED_CREDENTIALS_FILE=$E2E_DIR/s3/credentials
+LOG_DIR=$LOGS
+EOF
+  mv "$ENV_FILE.tmp" "$ENV_FILE"
+}
+
+# ---------------------------------------------------------------- commands
+
+# stop_group NAME...: TERM each component's process group, wait up to 10 s for all, then KILL.
+stop_group() {
+  local name pid f pids=() names=()
+  for name in "$@"; do
+    f=$PIDS/$name.pid
+    [[ -f $f ]] || continue
+    pid=$(cat "$f")
+    rm -f "$f"
+    kill -0 "$pid" 2>/dev/null || continue
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    pids+=("$pid")
+    names+=("$name")
+  done
+  ((${#pids[@]})) || return 0
+  for _ in $(seq 50); do
+    local running=
+    for pid in "${pids[@]}"; do if kill -0 "$pid" 2>/dev/null; then running=1; fi; done
+    [[ -n $running ]] || break
+    sleep 0.2
+  done
+  for pid in "${pids[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true; fi
+  done
+  log "stopped ${names[*]}"
+  STOPPED=1
+}
+
+cmd_down() {
+  STOPPED=
+  [[ -d $PIDS ]] || { log "nothing was running"; return 0; }
+  # Dependency order: Velero, then what it talks to, then the store.
+  stop_group velero-a velero-b
+  stop_group registry-a registry-b s3 kube-apiserver-a kube-apiserver-b
+  stop_group etcd
+  rm -f "$ENV_FILE"
+  [[ -n $STOPPED ]] || log "nothing was running"
+}
+
+cmd_up() {
+  local t0=$SECONDS name
+  case $VELERO_VERSION in
+    1.18 | 1.14) ;;
+    *) die "VELERO_VERSION must be 1.18 or 1.14, not $VELERO_VERSION" ;;
+  esac
+  VELERO_BIN=$BIN/velero-$VELERO_VERSION
+  for name in etcd kube-apiserver-a kube-apiserver-b s3 registry-a registry-b velero-a velero-b; do
+    alive "$name" && die "$name is already running (hack/stack.sh down first)"
+  done
+  if [[ -z ${STACK_NO_BUILD:-} ]]; then
+    "$ROOT/hack/build-stack.sh" etcd kube-apiserver "velero-$VELERO_VERSION" velero-plugin-for-aws s3 registry plugin
+  fi
+  for f in kube-apiserver "velero-$VELERO_VERSION" velero-plugin-for-aws versitygw registry; do
+    [[ -x $BIN/$f ]] || die "missing $BIN/$f (run hack/build-stack.sh)"
+  done
+  command -v etcd >/dev/null || die "etcd not installed (hack/build-stack.sh etcd)"
+
+  # Fresh state every time; logs of the previous run are replaced.
+  rm -rf "$E2E_DIR/etcd" "$E2E_DIR/a" "$E2E_DIR/b" "$E2E_DIR/s3" "$LOGS" "$PIDS"
+  mkdir -p "$LOGS" "$PIDS"
+  if [[ -z ${STACK_KEEP_ON_FAILURE:-} ]]; then
+    trap 'rc=$?; if ((rc != 0)); then log "up failed: stopping what started"; cmd_down; fi' EXIT
+  fi
+
+  start_etcd
+  for c in "${CLUSTERS[@]}"; do start_apiserver "$c"; done
+  start_s3
+  for c in "${CLUSTERS[@]}"; do start_registry "$c"; done
+  for c in "${CLUSTERS[@]}"; do wait_apiserver "$c"; done
+  for c in "${CLUSTERS[@]}"; do install_cluster_objects "$c"; done
+  prepare_plugins
+  for c in "${CLUSTERS[@]}"; do start_velero "$c"; done
+  for c in "${CLUSTERS[@]}"; do wait_velero "$c"; done
+  write_env
+  trap - EXIT
+  log "up in $((SECONDS - t0))s; env: $ENV_FILE (hack/stack.sh env), logs: $LOGS"
+}
+
+cmd_env() {
+  [[ -f $ENV_FILE ]] || die "no env file: the stack is not up (hack/stack.sh up)"
+  sed 's/^/export /' "$ENV_FILE"
+}
+
+cmd_status() {
+  local name
+  for name in etcd kube-apiserver-a kube-apiserver-b s3 registry-a registry-b velero-a velero-b; do
+    if alive "$name"; then echo "$name running (pid $(cat "$PIDS/$name.pid"))"; else echo "$name stopped"; fi
+  done
+}
+
+case ${1:-} in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  env) cmd_env ;;
+  status) cmd_status ;;
+  *)
+    echo "usage: $0 up|down|env|status" >&2
+    exit 2
+    ;;
+esac

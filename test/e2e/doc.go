@@ -1,0 +1,12 @@
+// Package e2e holds the end-to-end tests: real etcd and kube-apiservers (clusters A and B, the
+// OpenShift APIs served as CRDs from crds/), a real Velero server per cluster running the built
+// plugin binaries, one S3-compatible bucket both clusters share, and one registry per cluster.
+//
+// The tests carry the build tag e2e, so `go test ./...` does not run them. Start the stack and
+// run them with:
+//
+//	hack/stack.sh up && go test -tags e2e -count=1 -v ./test/e2e/ ; hack/stack.sh down
+//
+// or hack/e2e.sh, which does all three (VELERO_VERSION=1.14 for the Velero 1.14.1 server).
+// The tests read the env file `hack/stack.sh up` writes ($E2E_ENV, default .e2e/env).
+package e2e

@@ -1,0 +1,117 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// Env is the stack's env file (KEY=value lines written by `hack/stack.sh up`).
+type Env map[string]string
+
+// Get returns a required key or fails the test.
+func (e Env) Get(t testing.TB, key string) string {
+	t.Helper()
+	v, ok := e[key]
+	if !ok || v == "" {
+		t.Fatalf("stack env file has no %s", key)
+	}
+	return v
+}
+
+func envPath() string {
+	if p := os.Getenv("E2E_ENV"); p != "" {
+		return p
+	}
+	return filepath.Join("..", "..", ".e2e", "env") // go test runs in the package directory
+}
+
+// loadEnv reads the stack's env file. A missing stack is a failure, never a silent skip.
+func loadEnv(t testing.TB) Env {
+	t.Helper()
+	p := envPath()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatalf("the end-to-end stack is not up (%v): run hack/stack.sh up, or hack/e2e.sh", err)
+	}
+	defer f.Close()
+	env := Env{}
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		line := strings.TrimSpace(strings.TrimPrefix(s.Text(), "export "))
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			t.Fatalf("%s: malformed line %q", p, line)
+		}
+		env[k] = strings.Trim(v, `'"`)
+	}
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+// Cluster is one of the stack's clusters, as the test sees it.
+type Cluster struct {
+	Name       string // "a" or "b"
+	Registry   string // internal registry host:port (images.config.openshift.io/cluster)
+	AppsDomain string
+	Kubeconfig string
+	LogFile    string // this cluster's Velero server log
+	Config     *rest.Config
+	Kube       kubernetes.Interface
+	Dynamic    dynamic.Interface
+}
+
+func newCluster(t testing.TB, env Env, name string) *Cluster {
+	t.Helper()
+	up := strings.ToUpper(name)
+	c := &Cluster{
+		Name:       name,
+		Registry:   env.Get(t, "REGISTRY_"+up),
+		AppsDomain: env.Get(t, "APPS_DOMAIN_"+up),
+		Kubeconfig: env.Get(t, "KUBECONFIG_"+up),
+		LogFile:    filepath.Join(env.Get(t, "LOG_DIR"), "velero-"+name+".log"),
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
+	if err != nil {
+		t.Fatalf("cluster %s: %v", name, err)
+	}
+	cfg.QPS, cfg.Burst = 50, 100
+	c.Config = cfg
+	if c.Kube, err = kubernetes.NewForConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if c.Dynamic, err = dynamic.NewForConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func (c *Cluster) String() string { return fmt.Sprintf("cluster %s", c.Name) }
+
+// tailFile returns the last n lines of a file (for failure diagnostics).
+func tailFile(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("(%v)", err)
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

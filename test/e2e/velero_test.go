@@ -1,0 +1,200 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
+)
+
+const veleroNamespace = "velero"
+
+var (
+	backupsGVR  = velerov1.SchemeGroupVersion.WithResource("backups")
+	restoresGVR = velerov1.SchemeGroupVersion.WithResource("restores")
+	ssrGVR      = velerov1.SchemeGroupVersion.WithResource("serverstatusrequests")
+)
+
+// toUnstructured converts a typed Velero object for the dynamic client.
+func toUnstructured(t testing.TB, obj runtime.Object, kind string) *unstructured.Unstructured {
+	t.Helper()
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &unstructured.Unstructured{Object: m}
+	u.SetAPIVersion(velerov1.SchemeGroupVersion.String())
+	u.SetKind(kind)
+	return u
+}
+
+func fromUnstructured(t testing.TB, u *unstructured.Unstructured, into any) {
+	t.Helper()
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, into); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// poll calls cond every interval until it returns true, an error, or timeout passes.
+func poll(ctx context.Context, timeout time.Duration, cond func(context.Context) (bool, error)) error {
+	return wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, timeout, true, cond)
+}
+
+// veleroFailure fails the test with the Velero server's log tail attached.
+func veleroFailure(t testing.TB, c *Cluster, format string, args ...any) {
+	t.Helper()
+	t.Fatalf("%s: %s\n----- last lines of %s -----\n%s", c, fmt.Sprintf(format, args...), c.LogFile, tailFile(c.LogFile, 60))
+}
+
+// RegisteredPlugins asks the cluster's Velero server which plugins it serves (a
+// ServerStatusRequest, the same call as `velero plugin get`), as "kind/name" -> true.
+func RegisteredPlugins(ctx context.Context, t testing.TB, c *Cluster) (version string, plugins map[string]bool) {
+	t.Helper()
+	ssr := &velerov1.ServerStatusRequest{ObjectMeta: metav1.ObjectMeta{GenerateName: "e2e-", Namespace: veleroNamespace}}
+	res := c.Dynamic.Resource(ssrGVR).Namespace(veleroNamespace)
+	created, err := res.Create(ctx, toUnstructured(t, ssr, "ServerStatusRequest"), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("%s: creating ServerStatusRequest: %v", c, err)
+	}
+	var got velerov1.ServerStatusRequest
+	err = poll(ctx, time.Minute, func(ctx context.Context) (bool, error) {
+		u, err := res.Get(ctx, created.GetName(), metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		fromUnstructured(t, u, &got)
+		return got.Status.Phase == velerov1.ServerStatusRequestPhaseProcessed, nil
+	})
+	if err != nil {
+		veleroFailure(t, c, "ServerStatusRequest not processed: %v", err)
+	}
+	plugins = map[string]bool{}
+	for _, p := range got.Status.Plugins {
+		plugins[p.Kind+"/"+p.Name] = true
+		plugins[p.Name] = true
+	}
+	return got.Status.ServerVersion, plugins
+}
+
+// RunBackup creates a Backup of the namespaces on c and waits for a terminal phase.
+func RunBackup(ctx context.Context, t testing.TB, c *Cluster, name string, namespaces ...string) *velerov1.Backup {
+	t.Helper()
+	b := &velerov1.Backup{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: veleroNamespace},
+		Spec: velerov1.BackupSpec{
+			IncludedNamespaces: namespaces,
+			StorageLocation:    "default",
+			SnapshotVolumes:    boolPtr(false),
+			TTL:                metav1.Duration{Duration: time.Hour},
+		},
+	}
+	res := c.Dynamic.Resource(backupsGVR).Namespace(veleroNamespace)
+	if _, err := res.Create(ctx, toUnstructured(t, b, "Backup"), metav1.CreateOptions{}); err != nil {
+		t.Fatalf("%s: creating Backup %s: %v", c, name, err)
+	}
+	var got velerov1.Backup
+	err := poll(ctx, 3*time.Minute, func(ctx context.Context) (bool, error) {
+		u, err := res.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		fromUnstructured(t, u, &got)
+		switch got.Status.Phase {
+		case velerov1.BackupPhaseCompleted, velerov1.BackupPhasePartiallyFailed, velerov1.BackupPhaseFailed,
+			velerov1.BackupPhaseFailedValidation:
+			return true, nil
+		}
+		return false, nil
+	})
+	if err != nil {
+		veleroFailure(t, c, "Backup %s did not finish (phase %q): %v", name, got.Status.Phase, err)
+	}
+	return &got
+}
+
+// WaitBackupSynced waits until c's Velero has synced the named backup from the shared bucket.
+func WaitBackupSynced(ctx context.Context, t testing.TB, c *Cluster, name string) {
+	t.Helper()
+	res := c.Dynamic.Resource(backupsGVR).Namespace(veleroNamespace)
+	err := poll(ctx, 2*time.Minute, func(ctx context.Context) (bool, error) {
+		u, err := res.Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		phase, _, _ := unstructured.NestedString(u.Object, "status", "phase")
+		return phase == string(velerov1.BackupPhaseCompleted), nil
+	})
+	if err != nil {
+		veleroFailure(t, c, "backup %s was not synced from the bucket: %v", name, err)
+	}
+}
+
+// RunRestore restores the named backup on c and waits for a terminal phase.
+func RunRestore(ctx context.Context, t testing.TB, c *Cluster, name, backup string, nsMapping map[string]string) *velerov1.Restore {
+	t.Helper()
+	r := &velerov1.Restore{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: veleroNamespace},
+		Spec: velerov1.RestoreSpec{
+			BackupName:       backup,
+			NamespaceMapping: nsMapping,
+			RestorePVs:       boolPtr(false),
+		},
+	}
+	res := c.Dynamic.Resource(restoresGVR).Namespace(veleroNamespace)
+	if _, err := res.Create(ctx, toUnstructured(t, r, "Restore"), metav1.CreateOptions{}); err != nil {
+		t.Fatalf("%s: creating Restore %s: %v", c, name, err)
+	}
+	var got velerov1.Restore
+	err := poll(ctx, 3*time.Minute, func(ctx context.Context) (bool, error) {
+		u, err := res.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		fromUnstructured(t, u, &got)
+		switch got.Status.Phase {
+		case velerov1.RestorePhaseCompleted, velerov1.RestorePhasePartiallyFailed, velerov1.RestorePhaseFailed,
+			velerov1.RestorePhaseFailedValidation:
+			return true, nil
+		}
+		return false, nil
+	})
+	if err != nil {
+		veleroFailure(t, c, "Restore %s did not finish (phase %q): %v", name, got.Status.Phase, err)
+	}
+	return &got
+}
+
+// logLinesAbout returns the Velero server log lines mentioning s (a backup or restore name).
+func logLinesAbout(c *Cluster, s string, max int) string {
+	var out []string
+	for _, l := range strings.Split(tailFile(c.LogFile, 5000), "\n") {
+		if strings.Contains(l, s) && (strings.Contains(l, "level=error") || strings.Contains(l, "level=warn")) {
+			out = append(out, l)
+		}
+	}
+	if len(out) > max {
+		out = out[len(out)-max:]
+	}
+	return strings.Join(out, "\n")
+}
+
+func boolPtr(b bool) *bool { return &b }
+
+// gvr builds a GroupVersionResource.
+func gvr(group, version, resource string) schema.GroupVersionResource {
+	return schema.GroupVersionResource{Group: group, Version: version, Resource: resource}
+}
