@@ -9,7 +9,7 @@ STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 IMAGE_REPO ?= quay.io/velero-openshift
 IMAGE_TAG  ?= latest
 
-.PHONY: all build unit test lint fuzz bench images clean
+.PHONY: all build unit test e2e stack-build stack-up stack-down crds crds-check lint fuzz bench images clean
 
 all: build
 
@@ -21,15 +21,34 @@ build:
 unit:
 	$(GO) test -tags $(TAGS) ./...
 
-## test: README's test command (unit tests, then the plugins built as Velero runs them)
-test: unit build
+## test: README's test command: unit tests, the plugins built as Velero runs them, then the
+## end-to-end suite on the real local stack against both Velero servers
+test: unit build crds-check e2e
 	@$(BIN)/openshift-velero-plugin >/dev/null 2>&1; test $$? -ne 0 || (echo "plugin binary exited 0 when run by hand" && exit 1)
+
+## e2e: build what is missing, start the stack, back up on cluster A, restore on B; Velero 1.18 and 1.14
+e2e:
+	hack/e2e.sh
+
+## stack-build / stack-up / stack-down: the real local stack (bin/stack/, work dir .e2e/)
+stack-build:
+	hack/build-stack.sh
+stack-up:
+	hack/stack.sh up
+stack-down:
+	hack/stack.sh down
+
+## crds: regenerate the OpenShift CRDs the stack serves from the openshift/api Go types
+crds:
+	hack/gen-crds.sh
+crds-check:
+	hack/gen-crds.sh --check
 
 ## lint: gofmt, go vet and staticcheck, all clean
 lint: $(STATICCHECK)
 	@out=$$(gofmt -l common velero-plugins openshift-velero-plugin openshift-migration-plugin test build 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) vet -tags $(TAGS) ./...
-	$(STATICCHECK) -tags $(TAGS) ./...
+	$(GO) vet -tags $(TAGS),e2e ./...
+	$(STATICCHECK) -tags $(TAGS),e2e ./...
 
 $(STATICCHECK):
 	GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
