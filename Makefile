@@ -9,7 +9,7 @@ STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 IMAGE_REPO ?= quay.io/velero-openshift
 IMAGE_TAG  ?= latest
 
-.PHONY: all build unit test e2e stack-build stack-up stack-down crds crds-check lint fuzz bench images clean
+.PHONY: all build unit test integration e2e stack-build stack-up stack-down crds crds-check lint fuzz bench images clean
 
 all: build
 
@@ -23,8 +23,13 @@ unit:
 
 ## test: README's test command: unit tests, the plugins built as Velero runs them, then the
 ## end-to-end suite on the real local stack against both Velero servers
-test: unit build crds-check e2e
+test: unit build crds-check integration e2e
 	@$(BIN)/openshift-velero-plugin >/dev/null 2>&1; test $$? -ne 0 || (echo "plugin binary exited 0 when run by hand" && exit 1)
+
+## integration: the image copy engine against a real registry and a real S3 server (versitygw)
+integration:
+	hack/build-stack.sh s3
+	$(GO) test -tags $(TAGS),integration ./velero-plugins/imagecopy/...
 
 ## e2e: build what is missing, start the stack, back up on cluster A, restore on B; Velero 1.18 and 1.14
 e2e:
@@ -47,8 +52,8 @@ crds-check:
 ## lint: gofmt, go vet and staticcheck, all clean
 lint: $(STATICCHECK)
 	@out=$$(gofmt -l common velero-plugins openshift-velero-plugin openshift-migration-plugin test build 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) vet -tags $(TAGS),e2e ./...
-	$(STATICCHECK) -tags $(TAGS),e2e ./...
+	$(GO) vet -tags $(TAGS),e2e,integration ./...
+	$(STATICCHECK) -tags $(TAGS),e2e,integration ./...
 
 $(STATICCHECK):
 	GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

@@ -1,0 +1,259 @@
+package imagecopy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	"github.com/sirupsen/logrus"
+	"go.podman.io/image/v5/copy"
+	"go.podman.io/image/v5/manifest"
+	"go.podman.io/image/v5/signature"
+	"go.podman.io/image/v5/types"
+	"golang.org/x/sync/semaphore"
+)
+
+// Defaults of a zero Copier.
+const (
+	DefaultConcurrency = 4
+	DefaultAttempts    = 5
+	DefaultBackoff     = time.Second
+	DefaultMaxBackoff  = 30 * time.Second
+)
+
+// Copier copies images between Stores and Registries: registry -> store for backups, store ->
+// registry for restores (registry -> registry and store -> store work too). Digests are
+// preserved (a copy that would have to change one fails), manifest lists are copied whole,
+// blobs the destination already has are not copied again, and each image copy is retried with
+// exponential backoff on transient errors. The zero value is ready to use.
+type Copier struct {
+	// Concurrency bounds how many images CopyAll copies at once (default 4).
+	Concurrency int
+	// MaxBlobs bounds how many blobs are copied at once by this Copier, over all images
+	// (default 6). Memory grows with it: an S3 upload buffers one part (5 MiB) per blob.
+	MaxBlobs int
+	// Attempts is how often one image copy is tried before giving up (default 5).
+	Attempts int
+	// Backoff is the wait before the first retry, doubled for each further retry up to
+	// MaxBackoff (defaults 1s and 30s).
+	Backoff, MaxBackoff time.Duration
+	// Log receives one line per copied image (bytes, duration) and one per retry; nil discards.
+	Log logrus.FieldLogger
+
+	semOnce sync.Once
+	sem     *semaphore.Weighted
+}
+
+// DefaultMaxBlobs is the default of Copier.MaxBlobs.
+const DefaultMaxBlobs = 6
+
+func (c *Copier) blobSemaphore() *semaphore.Weighted {
+	c.semOnce.Do(func() {
+		n := c.MaxBlobs
+		if n <= 0 {
+			n = DefaultMaxBlobs
+		}
+		c.sem = semaphore.NewWeighted(int64(n))
+	})
+	return c.sem
+}
+
+// Job is one image to copy.
+type Job struct {
+	Src, Dst Image
+}
+
+// Result is the outcome of one Job.
+type Result struct {
+	Job Job
+	// Digest is the manifest digest the destination has now (the source's: digests are
+	// preserved). For a manifest list, the list's digest.
+	Digest digest.Digest
+	// Bytes is how many blob bytes were read from the source and handed to the destination, over
+	// all attempts (a config blob the store already holds is read but not written again);
+	// BlobsCopied counts those blobs, BlobsReused the layers not transferred because the
+	// destination had them already.
+	Bytes       int64
+	BlobsCopied int
+	BlobsReused int
+	Duration    time.Duration
+	Attempts    int
+	Err         error
+}
+
+func (c *Copier) log() logrus.FieldLogger {
+	if c.Log != nil {
+		return c.Log
+	}
+	l := logrus.New()
+	l.Out = io.Discard
+	return l
+}
+
+// Copy copies one image and returns its result; the error is also in Result.Err. The error names
+// both ends and the image.
+func (c *Copier) Copy(ctx context.Context, src, dst Image) (Result, error) {
+	res := c.copyWithRetry(ctx, Job{Src: src, Dst: dst})
+	return res, res.Err
+}
+
+// CopyAll copies the jobs, up to Concurrency at once, and returns one Result per job in the same
+// order. Jobs with the same destination run one after another in the given order (so a tag ends
+// on the last image written to it); others run concurrently. A failed job does not stop the
+// others; a cancelled context does.
+func (c *Copier) CopyAll(ctx context.Context, jobs []Job) []Result {
+	results := make([]Result, len(jobs))
+	// Group by destination, keeping order within a group.
+	var groups [][]int
+	byDst := map[string]int{}
+	for i, j := range jobs {
+		key := j.Dst.String()
+		g, ok := byDst[key]
+		if !ok {
+			g = len(groups)
+			byDst[key] = g
+			groups = append(groups, nil)
+		}
+		groups[g] = append(groups[g], i)
+	}
+	n := c.Concurrency
+	if n <= 0 {
+		n = DefaultConcurrency
+	}
+	work := make(chan []int)
+	var wg sync.WaitGroup
+	for range min(n, len(groups)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for g := range work {
+				for _, i := range g {
+					results[i] = c.copyWithRetry(ctx, jobs[i])
+				}
+			}
+		}()
+	}
+	for _, g := range groups {
+		work <- g
+	}
+	close(work)
+	wg.Wait()
+	return results
+}
+
+func (c *Copier) copyWithRetry(ctx context.Context, job Job) Result {
+	attempts := c.Attempts
+	if attempts <= 0 {
+		attempts = DefaultAttempts
+	}
+	backoff, maxBackoff := c.Backoff, c.MaxBackoff
+	if backoff <= 0 {
+		backoff = DefaultBackoff
+	}
+	if maxBackoff <= 0 {
+		maxBackoff = DefaultMaxBackoff
+	}
+	log := c.log().WithFields(logrus.Fields{"source": job.Src.String(), "destination": job.Dst.String()})
+	start := time.Now()
+	res := Result{Job: job}
+	var err error
+	for res.Attempts < attempts {
+		res.Attempts++
+		var st stats
+		res.Digest, st, err = c.copyOnce(ctx, job)
+		res.Bytes += st.bytes
+		res.BlobsCopied += st.copied
+		res.BlobsReused += st.reused
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil || !Transient(err) || res.Attempts == attempts {
+			break
+		}
+		log.WithError(err).WithFields(logrus.Fields{"attempt": res.Attempts, "of": attempts, "retryIn": backoff.String()}).
+			Warn("image copy failed, retrying")
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+	res.Duration = time.Since(start)
+	if err != nil {
+		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+		}
+		res.Err = fmt.Errorf("copy %s to %s (attempt %d of %d): %w", job.Src, job.Dst, res.Attempts, attempts, err)
+		log.WithError(err).WithField("attempts", res.Attempts).Error("image copy failed")
+		return res
+	}
+	mibps := 0.0
+	if s := res.Duration.Seconds(); s > 0 {
+		mibps = float64(res.Bytes) / (1 << 20) / s
+	}
+	log.WithFields(logrus.Fields{
+		"digest": res.Digest.String(), "bytes": res.Bytes, "blobsCopied": res.BlobsCopied,
+		"blobsReused": res.BlobsReused, "duration": res.Duration.Round(time.Millisecond).String(),
+		"MiBps": fmt.Sprintf("%.1f", mibps), "attempts": res.Attempts,
+	}).Info("image copied")
+	return res
+}
+
+type stats struct {
+	bytes          int64
+	copied, reused int
+}
+
+// copyOnce is one copy.Image call. Progress events count transferred and reused blobs.
+func (c *Copier) copyOnce(ctx context.Context, job Job) (digest.Digest, stats, error) {
+	policy, err := signature.NewPolicyContext(&signature.Policy{
+		Default: signature.PolicyRequirements{signature.NewPRInsecureAcceptAnything()},
+	})
+	if err != nil {
+		return "", stats{}, err
+	}
+	defer func() { _ = policy.Destroy() }()
+
+	progress := make(chan types.ProgressProperties, 16)
+	var st stats
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for p := range progress {
+			switch p.Event {
+			case types.ProgressEventDone:
+				st.bytes += int64(p.Offset)
+				st.copied++
+			case types.ProgressEventSkipped:
+				st.reused++
+			}
+		}
+	}()
+	opts := &copy.Options{
+		SourceCtx:          job.Src.sys,
+		DestinationCtx:     job.Dst.sys,
+		ReportWriter:       io.Discard,
+		ImageListSelection: copy.CopyAllImages,
+		PreserveDigests:    true,
+		// A store keeps no signatures; registry to registry keeps them.
+		RemoveSignatures:                      job.Dst.store != nil,
+		OptimizeDestinationImageAlreadyExists: true,
+		Progress:                              progress,
+		ProgressInterval:                      time.Second,
+		// One bound for all images this Copier copies at once, so memory does not grow with
+		// Concurrency.
+		ConcurrentBlobCopiesSemaphore: c.blobSemaphore(),
+	}
+	raw, err := copy.Image(ctx, policy, job.Dst.ref, job.Src.ref, opts)
+	close(progress)
+	<-done
+	if err != nil {
+		return "", st, err
+	}
+	d, err := manifest.Digest(raw)
+	return d, st, err
+}

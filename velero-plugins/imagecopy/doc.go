@@ -1,0 +1,22 @@
+// Package imagecopy is the image copy engine of the ImageStream actions: it copies images
+// between a cluster's internal registry and an image store inside a Velero backup storage
+// location, in-process, with no registry server running anywhere.
+//
+// The store side is distribution's registry storage layer (github.com/distribution/distribution/v3
+// registry/storage) over the storage driver the location's provider selects (S3-compatible,
+// Azure, GCS, or a local directory), rooted at <prefix>/images/ of the location. The copy is
+// containers/image's copy.Image between the docker:// transport (the registry) and a transport
+// of this package implemented directly over the store's repositories: layers stream from one end
+// to the other with bounded memory.
+//
+//	store, err := imagecopy.OpenStore(ctx, bsl, imagecopy.StoreOptions{Credentials: secretBytes, Log: log})
+//	reg, err := imagecopy.NewRegistry(imagecopy.RegistryOptions{Host: host, Token: saToken, CA: serviceCA})
+//	src, _ := reg.Image("ns/app", "sha256:...")
+//	dst, _ := store.Image("ns/app", "sha256:...")
+//	res, err := (&imagecopy.Copier{Log: log}).Copy(ctx, src, dst)
+//
+// Building needs the tag containers_image_openpgp (pure Go signature code; without it
+// containers/image requires cgo and libgpgme), as everywhere in this module:
+//
+//	go test -tags containers_image_openpgp ./velero-plugins/imagecopy/...
+package imagecopy

@@ -1,0 +1,548 @@
+package imagecopy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"path"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/aws/aws-sdk-go/aws"
+	"github.com/aws/aws-sdk-go/aws/credentials"
+	"github.com/aws/aws-sdk-go/aws/request"
+	awss3 "github.com/aws/aws-sdk-go/service/s3"
+	"github.com/distribution/distribution/v3"
+	"github.com/distribution/distribution/v3/registry/storage"
+	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
+	"github.com/distribution/distribution/v3/registry/storage/driver/factory"
+	"github.com/distribution/reference"
+	"github.com/opencontainers/go-digest"
+	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/sirupsen/logrus"
+	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
+
+	// The storage drivers a location can select, registered with distribution's driver factory.
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/azure"
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/gcs"
+	s3driver "github.com/distribution/distribution/v3/registry/storage/driver/s3-aws"
+)
+
+// ImagesDir is the folder under the location's prefix that holds the image store, so images
+// never collide with Velero's own objects (backups/, restores/, kopia/, ...).
+const ImagesDir = "images"
+
+// ProviderFilesystem selects a local directory instead of an object store: config "path" is the
+// base directory; the store lives in <path>/<bucket>/<prefix>/images. For tests and local use.
+const ProviderFilesystem = "filesystem"
+
+// Store is an image store inside a backup storage location: distribution's registry storage
+// layer over the location's storage driver, used in-process (no server). It is safe for
+// concurrent use.
+type Store struct {
+	desc   string // the location, for errors and logs; never credentials
+	driver storagedriver.StorageDriver
+	ns     distribution.Namespace
+	log    logrus.FieldLogger
+
+	mu    sync.Mutex
+	known map[digest.Digest]reference.Named // blobs this process wrote or saw, by repository
+
+	written atomic.Int64
+}
+
+// StoreOptions are what OpenStore needs besides the location object.
+type StoreOptions struct {
+	// Credentials is the content of the location's credential (the secret key Velero passes to
+	// its object store plugin): an AWS shared credentials file (profile from config "profile",
+	// default "default"), an Azure env-style file, or a GCP service account JSON key. Empty means
+	// the provider's default credential chain.
+	Credentials []byte
+	// Log receives progress and warnings; nil discards.
+	Log logrus.FieldLogger
+	// DriverParameters are extra storage driver parameters, overriding the derived ones (for
+	// example "chunksize" for S3). Credentials do not belong here.
+	DriverParameters map[string]any
+	// WrapDriver, if set, wraps the storage driver (instrumentation, tests).
+	WrapDriver func(storagedriver.StorageDriver) storagedriver.StorageDriver
+}
+
+// OpenStore opens the image store of a backup storage location and checks that it is reachable
+// with the given credentials. Errors name the location.
+func OpenStore(ctx context.Context, bsl *velerov1.BackupStorageLocation, opts StoreOptions) (*Store, error) {
+	desc := describeLocation(bsl)
+	cfg, err := driverConfig(bsl, opts.Credentials)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", desc, err)
+	}
+	for k, v := range opts.DriverParameters {
+		cfg.params[k] = v
+	}
+	drv, err := factory.Create(ctx, cfg.driver, cfg.params)
+	if err != nil {
+		return nil, fmt.Errorf("%s: opening %s storage driver: %w", desc, cfg.driver, err)
+	}
+	if cfg.s3 != nil {
+		if err := cfg.s3.apply(drv); err != nil {
+			return nil, fmt.Errorf("%s: %w", desc, err)
+		}
+	}
+	if opts.WrapDriver != nil {
+		drv = opts.WrapDriver(drv)
+	}
+	s, err := NewStore(ctx, desc, drv, opts.Log)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Check(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// NewStore wraps any distribution storage driver (rooted where the images go) as a Store.
+// desc names it in errors and logs.
+func NewStore(ctx context.Context, desc string, drv storagedriver.StorageDriver, log logrus.FieldLogger) (*Store, error) {
+	if log == nil {
+		l := logrus.New()
+		l.Out = io.Discard
+		log = l
+	}
+	ns, err := storage.NewRegistry(ctx, drv,
+		// Hash state is kept in memory while a blob streams; storing it in the driver for
+		// resumable uploads costs requests and is never used by a single-pass copy.
+		storage.DisableDigestResumption,
+		// An index is refused unless every image it lists is stored.
+		storage.EnableValidateImageIndexImagesExist,
+	)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", desc, err)
+	}
+	return &Store{desc: desc, driver: drv, ns: ns, log: log, known: map[digest.Digest]reference.Named{}}, nil
+}
+
+// String describes the location (provider, bucket, prefix, endpoint), never credentials.
+func (s *Store) String() string { return s.desc }
+
+// Check lists the store's root: it fails on wrong credentials, a missing bucket or an
+// unreachable endpoint, with an error naming the location.
+func (s *Store) Check(ctx context.Context) error {
+	_, err := s.driver.List(ctx, "/")
+	var notFound storagedriver.PathNotFoundError
+	if err != nil && !errors.As(err, &notFound) {
+		return fmt.Errorf("%s: cannot access the image store: %w", s.desc, err)
+	}
+	return nil
+}
+
+// Image names an image in the store: repo is "namespace/name", ref a tag or a digest
+// ("sha256:..."), or "" for "latest".
+func (s *Store) Image(repo, ref string) (Image, error) {
+	str := repo
+	switch {
+	case ref == "":
+	case strings.Contains(ref, ":"):
+		str += "@" + ref
+	default:
+		str += ":" + ref
+	}
+	r, err := s.parseRef(str)
+	if err != nil {
+		return Image{}, fmt.Errorf("%s: %w", s.desc, err)
+	}
+	return Image{ref: r, sys: hermeticSystemContext(), where: s.desc, name: str, store: s}, nil
+}
+
+// Resolve returns the manifest digest an image in the store has (its tag's target), or an error
+// if it is not stored.
+func (s *Store) Resolve(ctx context.Context, img Image) (digest.Digest, error) {
+	r, ok := img.ref.(storeRef)
+	if !ok || r.store != s {
+		return "", fmt.Errorf("%s is not in %s", img, s.desc)
+	}
+	repo, err := r.repository(ctx)
+	if err != nil {
+		return "", err
+	}
+	d, err := r.resolve(ctx, repo)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", img, err)
+	}
+	ms, err := repo.Manifests(ctx)
+	if err != nil {
+		return "", err
+	}
+	ok, err = ms.Exists(ctx, d)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", img, err)
+	}
+	if !ok {
+		return "", fmt.Errorf("%s: manifest %s not stored", img, d)
+	}
+	return d, nil
+}
+
+// BytesWritten is the number of blob bytes this Store uploaded since it was opened.
+func (s *Store) BytesWritten() int64 { return s.written.Load() }
+
+func (s *Store) addWritten(n int64) { s.written.Add(n) }
+
+func (s *Store) noteBlob(d digest.Digest, repo reference.Named) {
+	s.mu.Lock()
+	s.known[d] = repo
+	s.mu.Unlock()
+}
+
+// linkExisting makes a blob the store already holds for another repository part of repo,
+// without uploading it. With a repository known (in this process) to hold it, that is
+// distribution's cross-repository mount. Otherwise, if the store has the blob at all (from an
+// earlier backup), the repository's link to it is written the way distribution's linkBlob does
+// (a "link" file holding the digest, see registry/storage/paths.go), and checked through the
+// storage layer before it is trusted. It reports false when the store does not have the blob.
+func (s *Store) linkExisting(ctx context.Context, repo distribution.Repository, d digest.Digest) (imgspecv1.Descriptor, bool, error) {
+	s.mu.Lock()
+	from, ok := s.known[d]
+	s.mu.Unlock()
+	if ok && from.Name() != repo.Named().Name() {
+		if canonical, err := reference.WithDigest(from, d); err == nil {
+			bw, err := repo.Blobs(ctx).Create(ctx, storage.WithMountFrom(canonical))
+			var mounted distribution.ErrBlobMounted
+			switch {
+			case errors.As(err, &mounted):
+				s.noteBlob(d, repo.Named())
+				return mounted.Descriptor, true, nil
+			case err != nil:
+				return imgspecv1.Descriptor{}, false, fmt.Errorf("mounting blob %s from %s: %w", d, from.Name(), err)
+			default: // the source repository no longer has it
+				_ = bw.Cancel(context.WithoutCancel(ctx))
+			}
+		}
+	}
+	if _, err := s.ns.BlobStatter().Stat(ctx, d); err != nil {
+		if errors.Is(err, distribution.ErrBlobUnknown) {
+			return imgspecv1.Descriptor{}, false, nil
+		}
+		return imgspecv1.Descriptor{}, false, fmt.Errorf("checking blob %s: %w", d, err)
+	}
+	link := path.Join("/docker/registry/v2/repositories", repo.Named().Name(), "_layers", d.Algorithm().String(), d.Encoded(), "link")
+	if err := s.driver.PutContent(ctx, link, []byte(d.String())); err != nil {
+		return imgspecv1.Descriptor{}, false, fmt.Errorf("linking blob %s: %w", d, err)
+	}
+	desc, err := repo.Blobs(ctx).Stat(ctx, d)
+	if err != nil {
+		s.log.WithError(err).WithField("blob", d).Warn("linking a stored blob did not work; uploading it")
+		return imgspecv1.Descriptor{}, false, nil
+	}
+	s.noteBlob(d, repo.Named())
+	return desc, true, nil
+}
+
+// ---------------------------------------------------------------- location -> driver
+
+func describeLocation(bsl *velerov1.BackupStorageLocation) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "backup storage location %s/%s (%s", bsl.Namespace, bsl.Name, bsl.Spec.Provider)
+	if obj := bsl.Spec.ObjectStorage; obj != nil {
+		fmt.Fprintf(&b, ", bucket %q", obj.Bucket)
+		if obj.Prefix != "" {
+			fmt.Fprintf(&b, ", prefix %q", obj.Prefix)
+		}
+	}
+	for _, k := range []string{"s3Url", "storageAccount", "storageAccountURI", "path"} {
+		if v := bsl.Spec.Config[k]; v != "" {
+			fmt.Fprintf(&b, ", %s %s", k, v)
+		}
+	}
+	b.WriteString(")")
+	return b.String()
+}
+
+type driverCfg struct {
+	driver string
+	params map[string]any
+	s3     *s3Fixups
+}
+
+// driverConfig maps a location to a distribution storage driver and its parameters.
+func driverConfig(bsl *velerov1.BackupStorageLocation, creds []byte) (driverCfg, error) {
+	obj := bsl.Spec.ObjectStorage
+	if obj == nil || obj.Bucket == "" {
+		return driverCfg{}, errors.New("no objectStorage bucket")
+	}
+	root := path.Join("/", obj.Prefix, ImagesDir)
+	config := bsl.Spec.Config
+	provider := strings.TrimPrefix(bsl.Spec.Provider, "velero.io/")
+	switch provider {
+	case "aws":
+		return awsConfig(obj, root, config, creds)
+	case "azure":
+		return azureConfig(obj, root, config, creds)
+	case "gcp":
+		p := map[string]any{"bucket": obj.Bucket, "rootdirectory": root}
+		if len(bytes.TrimSpace(creds)) > 0 {
+			var key map[string]any
+			if err := json.Unmarshal(creds, &key); err != nil {
+				return driverCfg{}, errors.New("credentials are not a GCP service account JSON key")
+			}
+			m := make(map[any]any, len(key)) // the driver wants a YAML-style map
+			for k, v := range key {
+				m[k] = v
+			}
+			p["credentials"] = m
+		}
+		return driverCfg{driver: "gcs", params: p}, nil
+	case ProviderFilesystem:
+		base := config["path"]
+		if base == "" {
+			return driverCfg{}, errors.New(`provider filesystem needs config "path"`)
+		}
+		return driverCfg{driver: "filesystem", params: map[string]any{
+			"rootdirectory": filepath.Join(base, obj.Bucket, filepath.FromSlash(root)),
+		}}, nil
+	default:
+		return driverCfg{}, fmt.Errorf("provider %q is not supported for image copy (aws, azure, gcp, %s)", bsl.Spec.Provider, ProviderFilesystem)
+	}
+}
+
+func awsConfig(obj *velerov1.ObjectStorageLocation, root string, config map[string]string, creds []byte) (driverCfg, error) {
+	// Parts of 5 MiB (S3's minimum, distribution's default is 10): the driver buffers one part
+	// per blob being uploaded, and measured throughput did not change.
+	p := map[string]any{"bucket": obj.Bucket, "rootdirectory": root, "chunksize": 5 << 20}
+	fix := &s3Fixups{}
+	region := config["region"]
+	if u := config["s3Url"]; u != "" {
+		p["regionendpoint"] = u
+		if region == "" {
+			region = "us-east-1"
+		}
+	}
+	if region == "" {
+		return driverCfg{}, errors.New(`config "region" is required (or "s3Url" for an S3-compatible endpoint)`)
+	}
+	p["region"] = region
+	for key, param := range map[string]string{"s3ForcePathStyle": "forcepathstyle", "insecureSkipTLSVerify": "skipverify"} {
+		if v := config[key]; v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return driverCfg{}, fmt.Errorf("config %q: %w", key, err)
+			}
+			p[param] = b
+			if param == "skipverify" {
+				fix.skipVerify = b
+			}
+		}
+	}
+	switch sse := config["serverSideEncryption"]; sse {
+	case "":
+	case "AES256":
+		p["encrypt"] = true
+	case "aws:kms":
+		p["encrypt"] = true
+		p["keyid"] = config["kmsKeyId"]
+	default:
+		return driverCfg{}, fmt.Errorf("config serverSideEncryption %q is not supported", sse)
+	}
+	if len(bytes.TrimSpace(creds)) > 0 {
+		profile := config["profile"]
+		if profile == "" {
+			profile = "default"
+		}
+		c, err := sharedCredentials(creds, profile)
+		if err != nil {
+			return driverCfg{}, err
+		}
+		p["accesskey"], p["secretkey"] = c.id, c.secret
+		fix.sessionToken = c.token
+		if fix.sessionToken != "" {
+			fix.creds = credentials.NewStaticCredentials(c.id, c.secret, c.token)
+		}
+	}
+	if len(obj.CACert) > 0 {
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(obj.CACert) {
+			return driverCfg{}, errors.New("objectStorage.caCert holds no PEM certificate")
+		}
+		fix.roots = pool
+	}
+	if v, ok := config["checksumAlgorithm"]; ok && v == "" {
+		// Velero's AWS plugin sends no checksums then; neither do we (the SDK's Content-MD5 on
+		// every part costs a full MD5 pass; TLS and the signed payload SHA-256 protect the data).
+		fix.noContentMD5 = true
+	}
+	if fix.roots == nil && fix.creds == nil && !fix.noContentMD5 {
+		fix = nil
+	}
+	return driverCfg{driver: "s3aws", params: p, s3: fix}, nil
+}
+
+func azureConfig(obj *velerov1.ObjectStorageLocation, root string, config map[string]string, creds []byte) (driverCfg, error) {
+	env := envFile(creds)
+	account := config["storageAccount"]
+	if account == "" {
+		return driverCfg{}, errors.New(`config "storageAccount" is required`)
+	}
+	p := map[string]any{"accountname": account, "container": obj.Bucket, "rootdirectory": root}
+	if u := config["storageAccountURI"]; u != "" {
+		p["serviceurl"] = u
+	}
+	switch env["AZURE_CLOUD_NAME"] {
+	case "AzureChinaCloud":
+		p["realm"] = "core.chinacloudapi.cn"
+	case "AzureUSGovernmentCloud":
+		p["realm"] = "core.usgovcloudapi.net"
+	}
+	if v := config["insecureSkipTLSVerify"]; v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return driverCfg{}, fmt.Errorf(`config "insecureSkipTLSVerify": %w`, err)
+		}
+		p["skipverify"] = b
+	}
+	keyVar := config["storageAccountKeyEnvVar"]
+	switch {
+	case keyVar != "":
+		key := env[keyVar]
+		if key == "" {
+			return driverCfg{}, fmt.Errorf("credentials have no %s (config storageAccountKeyEnvVar)", keyVar)
+		}
+		p["accountkey"] = key
+		p["credentials"] = map[string]any{"type": "shared_key"}
+	case env["AZURE_CLIENT_SECRET"] != "":
+		p["credentials"] = map[string]any{
+			"type": "client_secret", "clientid": env["AZURE_CLIENT_ID"],
+			"tenantid": env["AZURE_TENANT_ID"], "secret": env["AZURE_CLIENT_SECRET"],
+		}
+	default:
+		p["credentials"] = map[string]any{"type": "default_credentials"}
+	}
+	return driverCfg{driver: "azure", params: p}, nil
+}
+
+type awsCreds struct{ id, secret, token string }
+
+// sharedCredentials reads one profile of an AWS shared credentials file.
+func sharedCredentials(data []byte, profile string) (awsCreds, error) {
+	var c awsCreds
+	section, found := "", false
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' || line[0] == ';' {
+			continue
+		}
+		if strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]") {
+			section = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line[1:len(line)-1]), "profile "))
+			found = found || section == profile
+			continue
+		}
+		if section != profile {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		switch strings.ToLower(strings.TrimSpace(k)) {
+		case "aws_access_key_id":
+			c.id = strings.TrimSpace(v)
+		case "aws_secret_access_key":
+			c.secret = strings.TrimSpace(v)
+		case "aws_session_token":
+			c.token = strings.TrimSpace(v)
+		}
+	}
+	if !found {
+		return c, fmt.Errorf("credentials have no profile %q", profile)
+	}
+	if c.id == "" || c.secret == "" {
+		return c, fmt.Errorf("credentials profile %q lacks aws_access_key_id or aws_secret_access_key", profile)
+	}
+	return c, nil
+}
+
+// envFile parses KEY=VALUE lines (Velero's Azure credentials format).
+func envFile(data []byte) map[string]string {
+	out := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		if k, v, ok := strings.Cut(line, "="); ok {
+			out[strings.TrimSpace(k)] = strings.Trim(strings.TrimSpace(v), `"'`)
+		}
+	}
+	return out
+}
+
+// s3Fixups are settings distribution's S3 driver has no parameter for: a CA bundle (only
+// "skipverify" exists), a session token (the parameter is ignored) and turning off Content-MD5.
+// They are applied to the driver's AWS client after creation.
+type s3Fixups struct {
+	roots        *x509.CertPool
+	skipVerify   bool
+	sessionToken string
+	creds        *credentials.Credentials
+	noContentMD5 bool
+}
+
+func (f *s3Fixups) apply(drv storagedriver.StorageDriver) error {
+	d, ok := drv.(*s3driver.Driver)
+	if !ok {
+		return fmt.Errorf("unexpected S3 driver type %T", drv)
+	}
+	client, err := s3Client(d)
+	if err != nil {
+		return err
+	}
+	if f.roots != nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{RootCAs: f.roots, InsecureSkipVerify: f.skipVerify, MinVersion: tls.VersionTLS12} //nolint:gosec // only when the location says so
+		client.Config.HTTPClient = &http.Client{Transport: tr}
+	}
+	if f.creds != nil {
+		client.Config.Credentials = f.creds
+	}
+	if f.noContentMD5 {
+		// Only for data uploads: DeleteObjects (used by the driver's Delete) requires Content-MD5.
+		client.Handlers.Build.PushFront(func(r *request.Request) {
+			if r.Operation.Name == "UploadPart" || r.Operation.Name == "PutObject" {
+				r.Config.S3DisableContentMD5Validation = aws.Bool(true)
+			}
+		})
+	}
+	return nil
+}
+
+// s3Client digs the AWS client out of distribution's S3 driver: Driver embeds base.Base, whose
+// StorageDriver is the unexported *driver with the exported field S3.
+func s3Client(d *s3driver.Driver) (*awss3.S3, error) {
+	v := reflect.ValueOf(d.Base.StorageDriver)
+	if v.Kind() == reflect.Pointer {
+		v = v.Elem()
+	}
+	if v.Kind() == reflect.Struct {
+		if f := v.FieldByName("S3"); f.IsValid() && f.CanInterface() {
+			if c, ok := f.Interface().(*awss3.S3); ok && c != nil {
+				return c, nil
+			}
+		}
+	}
+	return nil, errors.New("cannot configure the S3 client (distribution's S3 driver changed): caCert and session tokens are unsupported")
+}
