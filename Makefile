@@ -9,7 +9,7 @@ STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 IMAGE_REPO ?= quay.io/velero-openshift
 IMAGE_TAG  ?= latest
 
-.PHONY: all build unit test integration e2e stack-build stack-up stack-down crds crds-check lint fuzz bench images clean
+.PHONY: all build unit test integration e2e demo bench-e2e stack-build stack-up stack-down crds crds-check lint fuzz bench images clean
 
 all: build
 
@@ -35,6 +35,16 @@ integration:
 e2e:
 	hack/e2e.sh
 
+## demo: build what is missing, start the stack, back up the sample on A, restore on B, print what
+## the plugins changed, stop everything
+demo:
+	hack/demo.sh
+
+## bench-e2e: backup time with Velero alone and with the plugin on the local stack (BENCHMARKS.md);
+## not part of make test
+bench-e2e:
+	hack/bench-e2e.sh
+
 ## stack-build / stack-up / stack-down: the real local stack (bin/stack/, work dir .e2e/)
 stack-build:
 	hack/build-stack.sh
@@ -52,8 +62,8 @@ crds-check:
 ## lint: gofmt, go vet and staticcheck, all clean
 lint: $(STATICCHECK)
 	@out=$$(gofmt -l common velero-plugins openshift-velero-plugin openshift-migration-plugin test build 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) vet -tags $(TAGS),e2e,integration ./...
-	$(STATICCHECK) -tags $(TAGS),e2e,integration ./...
+	$(GO) vet -tags $(TAGS),e2e,e2ebench,integration ./...
+	$(STATICCHECK) -tags $(TAGS),e2e,e2ebench,integration ./...
 
 $(STATICCHECK):
 	GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

@@ -5,7 +5,9 @@
 #
 #   hack/build-stack.sh            build everything (and apt-install etcd-server when missing)
 #   hack/build-stack.sh NAME...    build only these: kube-apiserver velero-1.18 velero-1.14
-#                                  velero-plugin-for-aws s3 registry plugin etcd
+#                                  velero-plugin-for-aws s3 registry plugin etcd kubectl
+#
+# kubectl is built (from the same pinned k8s.io/kubernetes) only when none is on PATH.
 #
 # Build times are printed and appended to $E2E_DIR/build-times.log.
 set -euo pipefail
@@ -24,6 +26,7 @@ VELERO_LDFLAGS="$LDFLAGS -X sigs.k8s.io/controller-runtime/pkg/metrics/server.De
 # name | module dir under build/ | main package | output name
 COMPONENTS=(
   "kube-apiserver|kube|k8s.io/kubernetes/cmd/kube-apiserver|kube-apiserver"
+  "kubectl|kube|k8s.io/kubernetes/cmd/kubectl|kubectl"
   "velero-1.18|velero-1.18|github.com/vmware-tanzu/velero/cmd/velero|velero-1.18"
   "velero-1.14|velero-1.14|github.com/vmware-tanzu/velero/cmd/velero|velero-1.14"
   "velero-plugin-for-aws|velero-plugin-for-aws|github.com/vmware-tanzu/velero-plugin-for-aws/velero-plugin-for-aws|velero-plugin-for-aws"
@@ -47,6 +50,9 @@ build_one() {
       log_time etcd $((SECONDS - start))
     fi
     return
+  fi
+  if [[ $name == kubectl ]] && command -v kubectl >/dev/null && [[ -z ${STACK_BUILD_KUBECTL:-} ]]; then
+    return # the stack uses the kubectl on PATH
   fi
   if [[ $name == plugin ]]; then
     start=$SECONDS
@@ -72,6 +78,6 @@ build_one() {
 }
 
 if [[ $# -eq 0 ]]; then
-  set -- etcd kube-apiserver velero-1.18 velero-1.14 velero-plugin-for-aws s3 registry plugin
+  set -- etcd kube-apiserver kubectl velero-1.18 velero-1.14 velero-plugin-for-aws s3 registry plugin
 fi
 for c in "$@"; do build_one "$c"; done

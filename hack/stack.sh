@@ -6,6 +6,9 @@
 #   hack/stack.sh down    stop everything `up` started (pid files), keep logs and data
 #   hack/stack.sh env     print the env file (eval "$(hack/stack.sh env)" for a shell)
 #   hack/stack.sh status  list the components and whether they run
+#   hack/stack.sh velero-restart CLUSTER with|without
+#                         restart that cluster's Velero server with or without the openshift plugin
+#                         in its plugin dir (make bench-e2e)
 #
 # What runs (one process each, logs in $E2E_DIR/logs/):
 #   etcd (Debian etcd-server)                     one store; each cluster has its own key prefix
@@ -21,6 +24,7 @@
 #   VELERO_VERSION   1.18 (default) or 1.14: which Velero server binary runs
 #   STACK_NO_BUILD=1 do not run hack/build-stack.sh (binaries must exist)
 #   STACK_KEEP_ON_FAILURE=1  leave the components running when `up` fails (default: stop them)
+#   STACK_AUDIT=1    kube-apiservers write an audit log (Metadata level) to $E2E_DIR/logs/audit-<c>.log
 set -Eeuo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,7 +35,8 @@ CRDS=$ROOT/test/e2e/crds
 LOGS=$E2E_DIR/logs
 PIDS=$E2E_DIR/pids
 ENV_FILE=$E2E_DIR/env
-KUBECTL=${KUBECTL:-kubectl}
+# kubectl: $KUBECTL, else the one on PATH, else the one hack/build-stack.sh built into bin/stack/.
+KUBECTL=${KUBECTL:-$(command -v kubectl || echo "$BIN/kubectl")}
 S3_ACCESS_KEY=e2e-velero
 S3_SECRET_KEY=e2e-velero-secret-$(printf '%s' "$E2E_DIR" | cksum | cut -d' ' -f1)
 BUCKET=velero
@@ -44,13 +49,19 @@ trap 'log "ERROR: command failed (line $LINENO): $BASH_COMMAND"' ERR
 # ---------------------------------------------------------------- helpers
 
 declare -A USED_PORTS=()
+# Ports are picked below the kernel's ephemeral range: a port chosen inside it can be taken by an
+# outgoing connection (kube-apiserver -> etcd, Velero -> apiserver) between the check and the bind.
+read -r EPHEMERAL_LO _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || EPHEMERAL_LO=32768
+PORT_LO=10000
+PORT_SPAN=$((EPHEMERAL_LO - PORT_LO))
+((PORT_SPAN >= 1000)) || { PORT_LO=1025; PORT_SPAN=$((EPHEMERAL_LO - PORT_LO)); }
 # free_port VAR: set VAR to a loopback TCP port nothing listens on and not handed out before in
 # this run (not called in a subshell, so the record of handed-out ports survives).
 free_port() {
   local -n __fp_var=$1
   local p
   for _ in $(seq 200); do
-    p=$((20000 + RANDOM % 30000))
+    p=$((PORT_LO + (RANDOM * 32768 + RANDOM) % PORT_SPAN))
     [[ -n ${USED_PORTS[$p]:-} ]] && continue
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
       USED_PORTS[$p]=1
@@ -72,12 +83,21 @@ start() {
 
 alive() { [[ -f $PIDS/$1.pid ]] && kill -0 "$(cat "$PIDS/$1.pid")" 2>/dev/null; }
 
-fail_component() { # name message
+# fail_component NAME MESSAGE: a component that cannot start is a failure with its log attached
+# (the last 40 lines; the whole log under CI=true, where nobody can look at $LOGS afterwards).
+fail_component() {
   log "ERROR: $1: $2"
   if [[ -f $LOGS/$1.log ]]; then
-    echo "----- last lines of $LOGS/$1.log -----" >&2
-    tail -n 40 "$LOGS/$1.log" >&2
+    if [[ ${CI:-} == true ]]; then
+      echo "----- $LOGS/$1.log -----" >&2
+      cat "$LOGS/$1.log" >&2
+    else
+      echo "----- last lines of $LOGS/$1.log -----" >&2
+      tail -n 40 "$LOGS/$1.log" >&2
+    fi
     echo "-----" >&2
+  else
+    log "no log at $LOGS/$1.log"
   fi
   exit 1
 }
@@ -127,6 +147,18 @@ start_apiserver() { # cluster
   openssl rsa -in "$dir/pki/sa.key" -pubout -out "$dir/pki/sa.pub" 2>/dev/null
   token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
   echo "$token,e2e-admin,e2e-admin,system:masters" >"$dir/pki/tokens.csv"
+  local audit=()
+  if [[ -n ${STACK_AUDIT:-} ]]; then
+    cat >"$dir/audit-policy.yaml" <<EOF
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+EOF
+    audit=(--audit-policy-file "$dir/audit-policy.yaml" --audit-log-path "$LOGS/audit-$c.log"
+      --audit-log-format json --audit-log-maxsize 0 --audit-log-mode blocking)
+  fi
   start "kube-apiserver-$c" "$BIN/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$ETCD_PORT" --etcd-prefix "/cluster-$c" \
     --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$port" \
@@ -135,7 +167,7 @@ start_apiserver() { # cluster
     --service-account-issuer "https://kubernetes.default.svc" \
     --token-auth-file "$dir/pki/tokens.csv" --authorization-mode RBAC \
     --service-cluster-ip-range 10.0.0.0/24 --disable-admission-plugins ServiceAccount \
-    --allow-privileged=true --enable-priority-and-fairness=false --profiling=false
+    --allow-privileged=true --enable-priority-and-fairness=false --profiling=false "${audit[@]}"
   cat >"$dir/kubeconfig" <<EOF
 apiVersion: v1
 kind: Config
@@ -304,18 +336,20 @@ EOF
   log "cluster $c: CRDs and singletons installed (registry $registry, domain $domain)"
 }
 
+# prepare_plugins DIR PLUGIN...: a plugin dir holding these binaries (hard links when possible).
 prepare_plugins() {
-  local dir=$E2E_DIR/plugins
+  local dir=$1 f
+  shift
   rm -rf "$dir"
   mkdir -p "$dir"
-  for f in "$BIN/velero-plugin-for-aws" "$ROOT/bin/openshift-velero-plugin"; do
+  for f in "$@"; do
     [[ -x $f ]] || die "missing $f (run hack/build-stack.sh)"
     ln -f "$f" "$dir/" 2>/dev/null || cp -f "$f" "$dir/"
   done
 }
 
-start_velero() { # cluster
-  local c=$1 metrics profiler
+start_velero() { # cluster [plugin dir]
+  local c=$1 plugin_dir=${2:-$E2E_DIR/plugins} metrics profiler
   free_port metrics
   free_port profiler
   local extra_env=()
@@ -325,7 +359,7 @@ start_velero() { # cluster
   fi
   start "velero-$c" env KUBECONFIG="$E2E_DIR/$c/kubeconfig" \
     AWS_SHARED_CREDENTIALS_FILE="$E2E_DIR/s3/credentials" "${extra_env[@]}" \
-    "$VELERO_BIN" server --namespace velero --plugin-dir "$E2E_DIR/plugins" \
+    "$VELERO_BIN" server --namespace velero --plugin-dir "$plugin_dir" \
     --metrics-address "127.0.0.1:$metrics" --profiler-address "127.0.0.1:$profiler" \
     --backup-sync-period 5s --store-validation-frequency 10s --log-level info
 }
@@ -410,12 +444,13 @@ cmd_up() {
     alive "$name" && die "$name is already running (hack/stack.sh down first)"
   done
   if [[ -z ${STACK_NO_BUILD:-} ]]; then
-    "$ROOT/hack/build-stack.sh" etcd kube-apiserver "velero-$VELERO_VERSION" velero-plugin-for-aws s3 registry plugin
+    "$ROOT/hack/build-stack.sh" etcd kube-apiserver kubectl "velero-$VELERO_VERSION" velero-plugin-for-aws s3 registry plugin
   fi
   for f in kube-apiserver "velero-$VELERO_VERSION" velero-plugin-for-aws versitygw registry; do
     [[ -x $BIN/$f ]] || die "missing $BIN/$f (run hack/build-stack.sh)"
   done
-  command -v etcd >/dev/null || die "etcd not installed (hack/build-stack.sh etcd)"
+  command -v etcd >/dev/null || die "etcd not installed (hack/build-stack.sh etcd installs Debian's etcd-server)"
+  [[ -x $KUBECTL ]] || die "no kubectl on PATH and none at $KUBECTL (hack/build-stack.sh kubectl)"
 
   # Fresh state every time; logs of the previous run are replaced.
   rm -rf "$E2E_DIR/etcd" "$E2E_DIR/a" "$E2E_DIR/b" "$E2E_DIR/s3" "$LOGS" "$PIDS"
@@ -430,7 +465,7 @@ cmd_up() {
   for c in "${CLUSTERS[@]}"; do start_registry "$c"; done
   for c in "${CLUSTERS[@]}"; do wait_apiserver "$c"; done
   for c in "${CLUSTERS[@]}"; do install_cluster_objects "$c"; done
-  prepare_plugins
+  prepare_plugins "$E2E_DIR/plugins" "$BIN/velero-plugin-for-aws" "$ROOT/bin/openshift-velero-plugin"
   for c in "${CLUSTERS[@]}"; do start_velero "$c"; done
   for c in "${CLUSTERS[@]}"; do wait_velero "$c"; done
   write_env
@@ -441,6 +476,39 @@ cmd_up() {
 cmd_env() {
   [[ -f $ENV_FILE ]] || die "no env file: the stack is not up (hack/stack.sh up)"
   sed 's/^/export /' "$ENV_FILE"
+}
+
+# cmd_velero_restart CLUSTER with|without: restart one Velero server with or without the openshift
+# plugin; ready when a ServerStatusRequest it answers lists (or does not list) the plugin.
+cmd_velero_restart() {
+  local c=${1:-} mode=${2:-} dir
+  [[ $c == a || $c == b ]] && [[ $mode == with || $mode == without ]] || die "usage: $0 velero-restart a|b with|without"
+  [[ -f $ENV_FILE ]] || die "the stack is not up"
+  # shellcheck disable=SC1090
+  source "$ENV_FILE"
+  alive "velero-$c" || die "velero-$c is not running"
+  stop_group "velero-$c"
+  if [[ $mode == with ]]; then
+    dir=$E2E_DIR/plugins
+  else
+    dir=$E2E_DIR/plugins-without-openshift
+    prepare_plugins "$dir" "$BIN/velero-plugin-for-aws"
+  fi
+  mv "$LOGS/velero-$c.log" "$LOGS/velero-$c.$(date +%s%N).log" 2>/dev/null || true
+  start_velero "$c" "$dir"
+  local ssr n
+  ssr=$(kc "$c" -n velero create -o name -f - <<EOF
+apiVersion: velero.io/v1
+kind: ServerStatusRequest
+metadata: {generateName: restart-, namespace: velero}
+EOF
+)
+  wait_for "velero-$c" 120 bash -c "[[ \$(KUBECONFIG='$E2E_DIR/$c/kubeconfig' '$KUBECTL' -n velero get $ssr -o jsonpath='{.status.phase}') == Processed ]]"
+  n=$(kc "$c" -n velero get "$ssr" -o jsonpath='{.status.plugins[*].name}' | tr ' ' '\n' | grep -c '^openshift.io/' || true)
+  if [[ $mode == with && $n == 0 ]] || [[ $mode == without && $n != 0 ]]; then
+    fail_component "velero-$c" "restarted $mode the openshift plugin, but it lists $n openshift.io actions"
+  fi
+  log "velero $c restarted $mode the openshift plugin ($n openshift.io actions)"
 }
 
 cmd_status() {
@@ -455,8 +523,9 @@ case ${1:-} in
   down) cmd_down ;;
   env) cmd_env ;;
   status) cmd_status ;;
+  velero-restart) cmd_velero_restart "${@:2}" ;;
   *)
-    echo "usage: $0 up|down|env|status" >&2
+    echo "usage: $0 up|down|env|status|velero-restart" >&2
     exit 2
     ;;
 esac

@@ -1,18 +1,15 @@
 // Command crdgen writes the CustomResourceDefinitions that let a plain kube-apiserver serve the
 // OpenShift APIs the plugins touch, for the local end-to-end stack.
 //
-// Two sources, both from the pinned github.com/openshift/api (the main module's version):
-//   - CRDs that openshift/api ships as YAML (zz_generated.crd-manifests: Route,
-//     SecurityContextConstraints, config.openshift.io ClusterVersion/Image/Ingress, the image
-//     registry operator Config) are copied verbatim;
-//   - APIs that OpenShift serves from its own apiserver (apps DeploymentConfig, build Build and
-//     BuildConfig, image ImageStream, ImageStreamTag, ImageTag, Image) get a structural schema
-//     generated here by reflecting over the Go types: every field the types marshal is typed,
-//     so the apiserver prunes what real OpenShift would not store, and nothing else.
+// Every CRD is generated here from the github.com/openshift/api Go types (the main module's
+// version) by reflecting over how encoding/json marshals them: a structural schema in which every
+// field the types marshal is typed, so the apiserver prunes what real OpenShift would not store,
+// and nothing else. No text is copied from openshift/api's shipped manifests. No `required`, no
+// validation beyond types, no defaults.
 //
-// Output is deterministic (sorted keys, fixed file names).
+// Output is deterministic (sorted keys, fixed file names, no timestamps).
 //
-//	go run . -openshift-api DIR -out DIR
+//	go run . -out DIR
 package main
 
 import (
@@ -26,23 +23,17 @@ import (
 
 	appsv1 "github.com/openshift/api/apps/v1"
 	buildv1 "github.com/openshift/api/build/v1"
+	configv1 "github.com/openshift/api/config/v1"
 	imagev1 "github.com/openshift/api/image/v1"
+	imageregistryv1 "github.com/openshift/api/imageregistry/v1"
+	routev1 "github.com/openshift/api/route/v1"
+	securityv1 "github.com/openshift/api/security/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 )
-
-// shipped lists CRD manifests copied verbatim from the openshift/api module.
-var shipped = []string{
-	"route/v1/zz_generated.crd-manifests/routes.crd.yaml",
-	"security/v1/zz_generated.crd-manifests/0000_03_config-operator_01_securitycontextconstraints.crd.yaml",
-	"config/v1/zz_generated.crd-manifests/0000_00_cluster-version-operator_01_clusterversions-Default.crd.yaml",
-	"config/v1/zz_generated.crd-manifests/0000_10_config-operator_01_images-Default.crd.yaml",
-	"config/v1/zz_generated.crd-manifests/0000_10_config-operator_01_ingresses.crd.yaml",
-	"imageregistry/v1/zz_generated.crd-manifests/00_configs.crd.yaml",
-}
 
 // generated describes one CRD built from Go types.
 type generated struct {
@@ -52,23 +43,38 @@ type generated struct {
 	obj                                    any
 	statusSubresource                      bool
 	scale                                  bool // spec.replicas / status.replicas
+	// served natively by OpenShift's own apiserver (openshift/api ships no CRD for it), as
+	// opposed to a CRD on OpenShift too.
+	native bool
 }
 
 var kinds = []generated{
 	{group: "apps.openshift.io", version: "v1", kind: "DeploymentConfig", plural: "deploymentconfigs", singular: "deploymentconfig",
-		shortNames: []string{"dc"}, namespaced: true, obj: appsv1.DeploymentConfig{}, statusSubresource: true, scale: true},
+		shortNames: []string{"dc"}, namespaced: true, obj: appsv1.DeploymentConfig{}, statusSubresource: true, scale: true, native: true},
 	{group: "build.openshift.io", version: "v1", kind: "BuildConfig", plural: "buildconfigs", singular: "buildconfig",
-		shortNames: []string{"bc"}, namespaced: true, obj: buildv1.BuildConfig{}},
+		shortNames: []string{"bc"}, namespaced: true, obj: buildv1.BuildConfig{}, native: true},
 	{group: "build.openshift.io", version: "v1", kind: "Build", plural: "builds", singular: "build",
-		namespaced: true, obj: buildv1.Build{}},
+		namespaced: true, obj: buildv1.Build{}, native: true},
 	{group: "image.openshift.io", version: "v1", kind: "ImageStream", plural: "imagestreams", singular: "imagestream",
-		shortNames: []string{"is"}, namespaced: true, obj: imagev1.ImageStream{}, statusSubresource: true},
+		shortNames: []string{"is"}, namespaced: true, obj: imagev1.ImageStream{}, statusSubresource: true, native: true},
 	{group: "image.openshift.io", version: "v1", kind: "ImageStreamTag", plural: "imagestreamtags", singular: "imagestreamtag",
-		shortNames: []string{"istag"}, namespaced: true, obj: imagev1.ImageStreamTag{}},
+		shortNames: []string{"istag"}, namespaced: true, obj: imagev1.ImageStreamTag{}, native: true},
 	{group: "image.openshift.io", version: "v1", kind: "ImageTag", plural: "imagetags", singular: "imagetag",
-		shortNames: []string{"itag"}, namespaced: true, obj: imagev1.ImageTag{}},
+		shortNames: []string{"itag"}, namespaced: true, obj: imagev1.ImageTag{}, native: true},
 	{group: "image.openshift.io", version: "v1", kind: "Image", plural: "images", singular: "image",
-		namespaced: false, obj: imagev1.Image{}},
+		namespaced: false, obj: imagev1.Image{}, native: true},
+	{group: "route.openshift.io", version: "v1", kind: "Route", plural: "routes", singular: "route",
+		namespaced: true, obj: routev1.Route{}, statusSubresource: true, native: true},
+	{group: "security.openshift.io", version: "v1", kind: "SecurityContextConstraints", plural: "securitycontextconstraints",
+		singular: "securitycontextconstraints", shortNames: []string{"scc"}, obj: securityv1.SecurityContextConstraints{}},
+	{group: "config.openshift.io", version: "v1", kind: "ClusterVersion", plural: "clusterversions", singular: "clusterversion",
+		obj: configv1.ClusterVersion{}, statusSubresource: true},
+	{group: "config.openshift.io", version: "v1", kind: "Image", plural: "images", singular: "image",
+		obj: configv1.Image{}, statusSubresource: true},
+	{group: "config.openshift.io", version: "v1", kind: "Ingress", plural: "ingresses", singular: "ingress",
+		obj: configv1.Ingress{}, statusSubresource: true},
+	{group: "imageregistry.operator.openshift.io", version: "v1", kind: "Config", plural: "configs", singular: "config",
+		obj: imageregistryv1.Config{}, statusSubresource: true},
 }
 
 type schema = map[string]any
@@ -154,16 +160,25 @@ func addFields(t reflect.Type, props schema, stack map[reflect.Type]bool) {
 		if name == "" {
 			name = f.Name
 		}
-		s := schemaFor(f.Type, stack)
-		omitempty := strings.Contains(","+opts+",", ",omitempty,")
-		switch f.Type.Kind() {
-		case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Interface:
-			if !omitempty && f.Type != reflect.TypeOf([]byte(nil)) {
-				s["nullable"] = true // marshals as null when nil
-			}
-		}
-		props[name] = s
+		props[name] = fieldSchema(f, opts, stack)
 	}
+}
+
+// fieldSchema is the schema of one struct field; a field that marshals as null when empty (a nil
+// pointer, map, slice or interface without omitempty, or an empty RawExtension) is nullable.
+func fieldSchema(f reflect.StructField, opts string, stack map[reflect.Type]bool) schema {
+	s := schemaFor(f.Type, stack)
+	omitempty := strings.Contains(","+opts+",", ",omitempty,")
+	switch f.Type.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Interface:
+		if !omitempty && f.Type != reflect.TypeOf([]byte(nil)) {
+			s["nullable"] = true
+		}
+	}
+	if f.Type == rawExtension {
+		s["nullable"] = true // RawExtension{} marshals as null even with omitempty
+	}
+	return s
 }
 
 // rootSchema is the schema of a whole object: TypeMeta and the root ObjectMeta are the
@@ -183,11 +198,10 @@ func rootSchema(t reflect.Type) schema {
 			continue
 		}
 		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
-		s := schemaFor(f.Type, stack)
-		if (f.Type.Kind() == reflect.Pointer) && !strings.Contains(opts, "omitempty") {
-			s["nullable"] = true
+		if name == "-" {
+			continue
 		}
-		props[name] = s
+		props[name] = fieldSchema(f, opts, stack)
 	}
 	return schema{"type": "object", "properties": props}
 }
@@ -221,7 +235,7 @@ func crdFor(g generated) schema {
 		"metadata": schema{
 			"name": g.plural + "." + g.group,
 			"annotations": schema{
-				"velero-openshift.io/generated-by": "build/crdgen from github.com/openshift/api Go types; OpenShift serves this API natively",
+				"velero-openshift.io/generated-by": generatedBy(g),
 			},
 		},
 		"spec": schema{
@@ -231,50 +245,41 @@ func crdFor(g generated) schema {
 	}
 }
 
+func generatedBy(g generated) string {
+	if g.native {
+		return "build/crdgen from the github.com/openshift/api Go types; OpenShift serves this API from its own apiserver"
+	}
+	return "build/crdgen from the github.com/openshift/api Go types"
+}
+
 func main() {
-	apiDir := flag.String("openshift-api", "", "directory of the github.com/openshift/api module")
 	out := flag.String("out", "", "output directory")
 	flag.Parse()
-	if *apiDir == "" || *out == "" {
+	if *out == "" {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := run(*apiDir, *out); err != nil {
+	if err := run(*out); err != nil {
 		fmt.Fprintln(os.Stderr, "crdgen:", err)
 		os.Exit(1)
 	}
 }
 
-func run(apiDir, out string) error {
+func run(out string) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
 	want := map[string]bool{}
-	for _, rel := range shipped {
-		b, err := os.ReadFile(filepath.Join(apiDir, rel))
-		if err != nil {
-			return err
-		}
-		var meta struct {
-			Metadata struct{ Name string } `json:"metadata"`
-		}
-		if err := yaml.Unmarshal(b, &meta); err != nil || meta.Metadata.Name == "" {
-			return fmt.Errorf("%s: no CRD name (%v)", rel, err)
-		}
-		name := meta.Metadata.Name + ".yaml"
-		header := fmt.Sprintf("# Copied by build/crdgen from github.com/openshift/api %s\n", rel)
-		if err := write(filepath.Join(out, name), append([]byte(header), b...)); err != nil {
-			return err
-		}
-		want[name] = true
-	}
 	for _, g := range kinds {
 		b, err := yaml.Marshal(crdFor(g))
 		if err != nil {
 			return err
 		}
 		name := g.plural + "." + g.group + ".yaml"
-		if err := write(filepath.Join(out, name), append([]byte("# Generated by build/crdgen. DO NOT EDIT.\n"), b...)); err != nil {
+		if want[name] {
+			return fmt.Errorf("two CRDs named %s", name)
+		}
+		if err := write(filepath.Join(out, name), append([]byte("# Generated by build/crdgen from the github.com/openshift/api Go types. DO NOT EDIT.\n"), b...)); err != nil {
 			return err
 		}
 		want[name] = true

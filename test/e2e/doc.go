@@ -9,4 +9,8 @@
 //
 // or hack/e2e.sh, which does all three (VELERO_VERSION=1.14 for the Velero 1.14.1 server).
 // The tests read the env file `hack/stack.sh up` writes ($E2E_ENV, default .e2e/env).
+//
+// sample_test.go creates the sample namespace on A (and what B's controllers would have made
+// before a restore), backup_restore_test.go holds the table of checks, table_test.go the
+// before/after table `make demo` prints. bench_test.go (tags e2e,e2ebench) is `make bench-e2e`.
 package e2e

@@ -92,13 +92,26 @@ func newCluster(t testing.TB, env Env, name string) *Cluster {
 	}
 	cfg.QPS, cfg.Burst = 50, 100
 	c.Config = cfg
-	if c.Kube, err = kubernetes.NewForConfig(cfg); err != nil {
+	cl, err := kubeFor(cfg)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Dynamic, err = dynamic.NewForConfig(cfg); err != nil {
-		t.Fatal(err)
-	}
+	c.Kube, c.Dynamic = cl.kube, cl.dyn
 	return c
+}
+
+type clients struct {
+	kube kubernetes.Interface
+	dyn  dynamic.Interface
+}
+
+func kubeFor(cfg *rest.Config) (clients, error) {
+	k, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return clients{}, err
+	}
+	d, err := dynamic.NewForConfig(cfg)
+	return clients{kube: k, dyn: d}, err
 }
 
 func (c *Cluster) String() string { return fmt.Sprintf("cluster %s", c.Name) }
