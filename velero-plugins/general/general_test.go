@@ -46,6 +46,7 @@ var registered = []struct {
 	{"openshift.io/15-rolebinding-restore", action.KindRestore},
 	{"openshift.io/16-hpa-restore", action.KindRestore},
 	{"openshift.io/18-imagetag-restore", action.KindRestore},
+	{"openshift.io/07-imagestream-backup", action.KindBackup},
 	{"openshift.io/19-imagestream-restore", action.KindRestore},
 	{"openshift.io/20-nonadmin-restore", action.KindRestore},
 }

@@ -1,16 +1,23 @@
-// Package imagestream restores ImageStreams with their image references moved to the destination:
-// internal DockerImage references to the destination registry and mapped namespace, and
+// Package imagestream backs up the internal-registry images of ImageStreams into the backup
+// storage location (SPEC §5) and restores ImageStreams with their images pushed to the
+// destination's internal registry and their references moved to the destination: internal
+// DockerImage references to the destination registry and mapped namespace, and
 // ImageStreamTag/ImageStreamImage references into mapped namespaces.
 package imagestream
 
 import (
+	"context"
 	"fmt"
+	"strings"
 
 	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/velero-openshift/plugins/common/action"
 	"github.com/velero-openshift/plugins/common/fields"
 	"github.com/velero-openshift/plugins/common/imageref"
+	"github.com/velero-openshift/plugins/velero-plugins/imagecopy"
 )
 
 // RestoreName is the registered name of the restore action.
@@ -22,17 +29,33 @@ const Resource = "imagestreams.image.openshift.io"
 // Registrations returns this package's rows of the registration table.
 func Registrations() []action.Registration {
 	return []action.Registration{
+		{Name: BackupName, Kind: action.KindBackup, New: func(env action.Env) (any, error) { return NewBackup(env), nil }},
 		{Name: RestoreName, Kind: action.KindRestore, New: func(env action.Env) (any, error) { return NewRestore(env), nil }},
 	}
 }
 
-// Restore restores an ImageStream object with its references rewritten. Labels, annotations and
+// Restore pushes the images the backup holds for an ImageStream into the destination's internal
+// registry (under the mapped namespace, each tag's generations oldest first so the tag ends on its
+// newest image), then restores the object with its references rewritten. Labels, annotations and
 // lookupPolicy are untouched: restoring the object (rather than letting the registry create a bare
 // stream on push) is what keeps them.
-type Restore struct{ env action.Env }
+type Restore struct {
+	env action.Env
+	// Cluster reads the Backup, its location and the location's credential.
+	Cluster Cluster
+	// Engine opens the store and registry and copies.
+	Engine Engine
+	// Streams reads and updates ImageStreams on the destination.
+	Streams Streams
+
+	stores stores
+}
 
 // NewRestore returns the restore action.
-func NewRestore(env action.Env) *Restore { return &Restore{env: env} }
+func NewRestore(env action.Env) *Restore {
+	c := clusterClients{set: env.Clients}
+	return &Restore{env: env, Cluster: c, Engine: DefaultEngine(), Streams: c}
+}
 
 // AppliesTo selects image streams.
 func (r *Restore) AppliesTo() (velero.ResourceSelector, error) {
@@ -45,6 +68,18 @@ func (r *Restore) Execute(in *velero.RestoreItemActionExecuteInput) (*velero.Res
 	if err != nil {
 		return nil, err
 	}
+	ctx := context.Background()
+	createdOnPush, err := r.restoreImages(ctx, ri)
+	if err != nil {
+		return nil, err
+	}
+	if a := ri.Obj.GetAnnotations(); a != nil {
+		if _, ok := a[ImageCopyLocation]; ok {
+			delete(a, ImageCopyLocation)
+			delete(a, ImageCopyMissing)
+			ri.Obj.SetAnnotations(a)
+		}
+	}
 	n, err := RewriteReferences(ri.Obj.Object, ri.Images)
 	if err != nil {
 		return nil, err
@@ -52,7 +87,63 @@ func (r *Restore) Execute(in *velero.RestoreItemActionExecuteInput) (*velero.Res
 	if n > 0 {
 		ri.Log.WithField("changed", n).Info("rewrote image stream references for the destination")
 	}
+	if createdOnPush {
+		return r.adopt(ctx, ri)
+	}
 	return action.Keep(ri.Obj), nil
+}
+
+// adopt completes a stream the destination registry created when the images were pushed: it
+// gets the restored object's labels, annotations, lookupPolicy and spec tags, and Velero then
+// skips creating the object (it exists). A stream that existed before the push is never touched.
+func (r *Restore) adopt(ctx context.Context, ri *action.RestoreItem) (*velero.RestoreItemActionExecuteOutput, error) {
+	ns, name := ri.Mapping.Map(ri.FromBackup.GetNamespace()), ri.FromBackup.GetName()
+	for attempt := 0; ; attempt++ {
+		live, err := r.Streams.Get(ctx, ns, name)
+		if err != nil {
+			return nil, fmt.Errorf("image copy: reading the ImageStream the registry created on push: %w", err)
+		}
+		if live == nil {
+			return action.Keep(ri.Obj), nil
+		}
+		labels := live.GetLabels()
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		for k, v := range ri.Obj.GetLabels() {
+			labels[k] = v
+		}
+		live.SetLabels(labels)
+		annotations := live.GetAnnotations()
+		if annotations == nil {
+			annotations = map[string]string{}
+		}
+		for k, v := range ri.Obj.GetAnnotations() {
+			annotations[k] = v
+		}
+		live.SetAnnotations(annotations)
+		if spec, ok := ri.Obj.Object["spec"].(map[string]any); ok {
+			liveSpec, _ := live.Object["spec"].(map[string]any)
+			if liveSpec == nil {
+				liveSpec = map[string]any{}
+				live.Object["spec"] = liveSpec
+			}
+			for _, k := range []string{"lookupPolicy", "tags"} {
+				if v, ok := spec[k]; ok {
+					liveSpec[k] = runtime.DeepCopyJSONValue(v)
+				}
+			}
+		}
+		err = r.Streams.Update(ctx, live)
+		if apierrors.IsConflict(err) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("image copy: completing ImageStream %s/%s (created on push) with the backed-up labels, annotations and spec: %w", ns, name, err)
+		}
+		ri.Log.Infof("the registry created ImageStream %s/%s on push; gave it the backed-up labels, annotations and spec, so Velero does not create it", ns, name)
+		return action.Skip(ri.Obj), nil
+	}
 }
 
 // RewriteReferences rewrites, in place, the references of an ImageStream object (its content map):
@@ -99,4 +190,95 @@ func RewriteReferences(obj map[string]any, w imageref.Rewriter) (int, error) {
 		}
 	}
 	return changed, nil
+}
+
+// restoreImages copies the stream's backed-up images into the destination registry. A stream
+// the backup holds no images for is left alone.
+//
+// createdOnPush reports that the stream did not exist on the destination before the push and
+// does now (the registry creates streams on push).
+func (r *Restore) restoreImages(ctx context.Context, ri *action.RestoreItem) (createdOnPush bool, err error) {
+	backed := ri.FromBackup.GetAnnotations()
+	recorded := backed[ImageCopyLocation]
+	if recorded == "" {
+		return false, nil
+	}
+	dest := ri.Destination.RegistryHostname
+	if dest == "" || !ri.Destination.RegistryEnabled {
+		ri.Log.Warn("image copy: the destination has no internal registry; the backed-up images are not restored")
+		return false, nil
+	}
+	if ri.Source.RegistryHostname == "" {
+		ri.Log.Warn("image copy: the backup holds images for this stream but no source registry is recorded on it; the images are not restored")
+		return false, nil
+	}
+	images, skipped, err := internalImages(ri.FromBackup.Object, ri.Source.RegistryHostname)
+	if err != nil {
+		return false, fmt.Errorf("backed-up item: %w", err)
+	}
+	for _, s := range skipped {
+		ri.Log.Warnf("image copy: %s: not restored", s)
+	}
+	missing := map[string]bool{}
+	for _, d := range strings.Split(backed[ImageCopyMissing], ",") {
+		if d = strings.TrimSpace(d); d != "" {
+			missing[d] = true
+		}
+	}
+	var keep []streamImage
+	for _, im := range images {
+		if missing[im.Digest] {
+			ri.Log.Warnf("image copy: tag %q image %s was missing on the source at backup; not restored", im.Tag, im.Digest)
+			continue
+		}
+		keep = append(keep, im)
+	}
+	if len(keep) == 0 {
+		return false, nil
+	}
+	// The location this cluster knows the backup by; the name recorded at backup if unknown.
+	loc, err := r.Cluster.BackupLocation(ctx, ri.Restore.Namespace, ri.Restore.Spec.BackupName)
+	if err != nil || loc == "" {
+		ri.Log.WithError(err).Warnf("image copy: the storage location of backup %s is not known here; using %q recorded at backup", ri.Restore.Spec.BackupName, recorded)
+		loc = recorded
+	}
+	store, err := r.stores.get(ctx, r.Cluster, r.Engine, ri.Restore.Namespace, loc, ri.Log)
+	if err != nil {
+		return false, fmt.Errorf("image copy: %w", err)
+	}
+	reg, err := r.Engine.OpenRegistry(dest)
+	if err != nil {
+		return false, fmt.Errorf("image copy: %w", err)
+	}
+	srcNS := ri.FromBackup.GetNamespace()
+	from := srcNS + "/" + ri.FromBackup.GetName()
+	to := ri.Mapping.Map(srcNS) + "/" + ri.FromBackup.GetName()
+	jobs := make([]imagecopy.Job, 0, len(keep))
+	for _, im := range keep {
+		src, err := store.Image(from, im.Digest)
+		if err != nil {
+			return false, fmt.Errorf("image copy: tag %q (%s): %w", im.Tag, im.Field, err)
+		}
+		dst, err := reg.Image(to, im.Tag)
+		if err != nil {
+			return false, fmt.Errorf("image copy: tag %q (%s): %w", im.Tag, im.Field, err)
+		}
+		jobs = append(jobs, imagecopy.Job{Src: src, Dst: dst})
+	}
+	existed, err := r.Streams.Get(ctx, ri.Mapping.Map(srcNS), ri.FromBackup.GetName())
+	if err != nil {
+		return false, fmt.Errorf("image copy: reading ImageStream %s before the push: %w", to, err)
+	}
+	log := ri.Log.WithField("location", store.String())
+	log.WithField("images", len(jobs)).Infof("image copy: restoring the image stream's images into %s", reg)
+	var errs []string
+	for i, res := range r.Engine.CopyAll(ctx, log, jobs) {
+		if res.Err != nil {
+			errs = append(errs, fmt.Sprintf("tag %q image %s: %v", keep[i].Tag, keep[i].Digest, res.Err))
+		}
+	}
+	if len(errs) > 0 {
+		return false, fmt.Errorf("image copy from %s to %s failed for %d of %d images: %s", store, reg, len(errs), len(jobs), strings.Join(errs, "; "))
+	}
+	return existed == nil, nil
 }

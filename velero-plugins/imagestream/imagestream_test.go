@@ -42,7 +42,7 @@ func tag(name string, from map[string]any) any {
 
 func run(t *testing.T, item *unstructured.Unstructured, mapping map[string]string) (*unstructured.Unstructured, error) {
 	t.Helper()
-	out, err := actiontest.RunRestore(t, Registrations()[0], actiontest.Env(), item, actiontest.Restore(mapping))
+	out, err := actiontest.RunRestore(t, restoreRegistration(), actiontest.Env(), item, actiontest.Restore(mapping))
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +194,9 @@ func FuzzExecute(f *testing.F) {
 		if !ok {
 			return
 		}
-		_, err := actiontest.RunRestore(t, Registrations()[0], actiontest.Env(), item, actiontest.Restore(map[string]string{"app": "app2"}))
+		_, err := actiontest.RunRestore(t, restoreRegistration(), actiontest.Env(), item, actiontest.Restore(map[string]string{"app": "app2"}))
 		actiontest.NoPanic(t, data, err)
 	})
 }
+
+func restoreRegistration() action.Registration { return Registrations()[1] }

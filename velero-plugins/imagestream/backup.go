@@ -1,0 +1,172 @@
+package imagestream
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/sirupsen/logrus"
+	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
+	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/velero-openshift/plugins/common/action"
+	"github.com/velero-openshift/plugins/common/keys"
+	"github.com/velero-openshift/plugins/velero-plugins/imagecopy"
+)
+
+// BackupName is the registered name of the backup action.
+const BackupName = "openshift.io/07-imagestream-backup"
+
+// Backup copies the internal-registry images of an ImageStream (every history generation of
+// every status tag) into the image store of the Backup's storage location (SPEC §5), when image
+// backup is enabled and neither the stream nor the Backup opts out.
+type Backup struct {
+	env action.Env
+	// Enabled reports whether image backup is on (default: BackupEnv, read once).
+	Enabled func() bool
+	// Cluster reads the location and its credential.
+	Cluster Cluster
+	// Engine opens the store and registry and copies.
+	Engine Engine
+
+	stores stores
+}
+
+// NewBackup returns the backup action using the process's clients and the image copy engine.
+func NewBackup(env action.Env) *Backup {
+	return &Backup{env: env, Enabled: backupEnabledEnv, Cluster: clusterClients{set: env.Clients}, Engine: DefaultEngine()}
+}
+
+// AppliesTo selects image streams.
+func (b *Backup) AppliesTo() (velero.ResourceSelector, error) {
+	return action.Resources(Resource), nil
+}
+
+// Execute copies the stream's internal images and records the location on the backed-up item.
+func (b *Backup) Execute(item runtime.Unstructured, backup *velerov1.Backup) (runtime.Unstructured, []velero.ResourceIdentifier, error) {
+	bi, err := b.env.BackupItem(item, backup)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch {
+	case !b.Enabled():
+		return bi.Obj, nil, nil
+	case annotationTrue(backup.Annotations, keys.DisableImageCopy):
+		bi.Log.Debugf("image copy disabled for this backup (%s)", keys.DisableImageCopy)
+		return bi.Obj, nil, nil
+	case annotationTrue(bi.Obj.GetAnnotations(), keys.SkipImageCopy):
+		bi.Log.Infof("image copy skipped for this image stream (%s)", keys.SkipImageCopy)
+		return bi.Obj, nil, nil
+	}
+	host := bi.Facts.RegistryHostname
+	if host == "" {
+		host = bi.Obj.GetAnnotations()[keys.BackupRegistryHostname]
+	}
+	if host == "" {
+		bi.Log.Warn("image copy: the source internal registry is not known; no image copied")
+		return bi.Obj, nil, nil
+	}
+	images, skipped, err := internalImages(bi.Obj.Object, host)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, s := range skipped {
+		bi.Log.Warnf("image copy: %s: not copied", s)
+	}
+	if len(images) == 0 {
+		return bi.Obj, nil, nil
+	}
+	missing, err := b.copy(context.Background(), bi, host, images)
+	if err != nil {
+		return nil, nil, err
+	}
+	a := bi.Obj.GetAnnotations()
+	if a == nil {
+		a = map[string]string{}
+	}
+	a[ImageCopyLocation] = backup.Spec.StorageLocation
+	// The restore finds the internal references by the recorded source registry: record the one
+	// used here even when the common backup action is disabled.
+	if a[keys.BackupRegistryHostname] == "" {
+		a[keys.BackupRegistryHostname] = host
+	}
+	if len(missing) > 0 {
+		a[ImageCopyMissing] = strings.Join(missing, ",")
+	} else {
+		delete(a, ImageCopyMissing)
+	}
+	bi.Obj.SetAnnotations(a)
+	return bi.Obj, nil, nil
+}
+
+// copy copies each distinct image once into <namespace>/<name>@<digest> of the store and returns
+// the digests missing on the source (warned about); any other failure is an error.
+func (b *Backup) copy(ctx context.Context, bi *action.BackupItem, host string, images []streamImage) ([]string, error) {
+	if bi.Backup.Spec.StorageLocation == "" {
+		return nil, fmt.Errorf("image copy: the Backup names no storage location")
+	}
+	store, err := b.stores.get(ctx, b.Cluster, b.Engine, bi.Backup.Namespace, bi.Backup.Spec.StorageLocation, bi.Log)
+	if err != nil {
+		return nil, fmt.Errorf("image copy: %w", err)
+	}
+	reg, err := b.Engine.OpenRegistry(host)
+	if err != nil {
+		return nil, fmt.Errorf("image copy: %w", err)
+	}
+	repo := bi.Obj.GetNamespace() + "/" + bi.Obj.GetName()
+	var jobs []imagecopy.Job
+	var tagsOf [][]string // per job, the tags naming it
+	var digests []string  // per job
+	index := map[string]int{}
+	for _, im := range images {
+		key := im.Ref.Repository + "@" + im.Digest
+		if i, ok := index[key]; ok {
+			tagsOf[i] = append(tagsOf[i], im.Tag)
+			continue
+		}
+		src, err := reg.Image(im.Ref.Repository, im.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("image copy: tag %q (%s): %w", im.Tag, im.Field, err)
+		}
+		dst, err := store.Image(repo, im.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("image copy: tag %q (%s): %w", im.Tag, im.Field, err)
+		}
+		index[key] = len(jobs)
+		jobs = append(jobs, imagecopy.Job{Src: src, Dst: dst})
+		tagsOf = append(tagsOf, []string{im.Tag})
+		digests = append(digests, im.Digest)
+	}
+	log := bi.Log.WithField("location", store.String())
+	log.WithField("images", len(jobs)).Info("image copy: backing up the image stream's internal images")
+	results := b.Engine.CopyAll(ctx, log, jobs)
+	stored := map[string]bool{} // a digest copied from one repository is stored, whatever another says
+	for i, r := range results {
+		if r.Err == nil {
+			stored[digests[i]] = true
+		}
+	}
+	var missing []string
+	var errs []string
+	for i, r := range results {
+		if r.Err == nil || stored[digests[i]] {
+			continue
+		}
+		d := digests[i]
+		if isMissing(r.Err) {
+			log.WithFields(logrus.Fields{"tags": strings.Join(tagsOf[i], ","), "digest": d}).
+				Warnf("image copy: tag %s image %s is missing on the source registry; not backed up: %v", strings.Join(tagsOf[i], ","), d, r.Err)
+			missing = append(missing, d)
+			continue
+		}
+		errs = append(errs, fmt.Sprintf("tag %s image %s: %v", strings.Join(tagsOf[i], ","), d, r.Err))
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("image copy from %s to %s failed for %d of %d images: %s", reg, store, len(errs), len(jobs), strings.Join(errs, "; "))
+	}
+	sort.Strings(missing)
+	return slices.Compact(missing), nil
+}
