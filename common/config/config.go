@@ -23,6 +23,7 @@ const (
 	KeyBackupRegistryHostname  = "backupRegistryHostname"  // overrides the discovered registry at backup
 	KeyRestoreRegistryHostname = "restoreRegistryHostname" // overrides the discovered registry at restore
 	KeyPullSecretWait          = "pullSecretWait"          // Go duration, e.g. "30s"; "0" disables waiting
+	KeyImageStreamBackup       = "imageStreamBackup"       // "true": copy ImageStream images at backup
 )
 
 // DefaultPullSecretWait bounds how long a restore waits for the destination to mint a service
@@ -35,6 +36,7 @@ type Config struct {
 	BackupRegistryHostname  string
 	RestoreRegistryHostname string
 	PullSecretWait          time.Duration
+	ImageStreamBackup       bool
 }
 
 // Default is the configuration with no ConfigMap.
@@ -56,6 +58,13 @@ func Parse(data map[string]string) (Config, error) {
 	}
 	c.BackupRegistryHostname = strings.TrimSpace(data[KeyBackupRegistryHostname])
 	c.RestoreRegistryHostname = strings.TrimSpace(data[KeyRestoreRegistryHostname])
+	if v := strings.TrimSpace(data[KeyImageStreamBackup]); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return Config{}, fmt.Errorf("plugin config %s: %q is not true or false", KeyImageStreamBackup, v)
+		}
+		c.ImageStreamBackup = b
+	}
 	if v, ok := data[KeyPullSecretWait]; ok && strings.TrimSpace(v) != "" {
 		d, err := parseDuration(strings.TrimSpace(v))
 		if err != nil || d < 0 {

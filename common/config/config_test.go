@@ -33,6 +33,8 @@ func TestParse(t *testing.T) {
 		{"wait duration", map[string]string{KeyPullSecretWait: "2m"}, func(c Config) bool { return c.PullSecretWait == 2*time.Minute }, ""},
 		{"wait seconds", map[string]string{KeyPullSecretWait: "45"}, func(c Config) bool { return c.PullSecretWait == 45*time.Second }, ""},
 		{"wait zero", map[string]string{KeyPullSecretWait: "0"}, func(c Config) bool { return c.PullSecretWait == 0 }, ""},
+		{"image stream backup", map[string]string{KeyImageStreamBackup: "true"}, func(c Config) bool { return c.ImageStreamBackup }, ""},
+		{"bad image stream backup", map[string]string{KeyImageStreamBackup: "yes please"}, nil, KeyImageStreamBackup},
 		{"bad wait", map[string]string{KeyPullSecretWait: "soon"}, nil, KeyPullSecretWait},
 		{"negative wait", map[string]string{KeyPullSecretWait: "-5s"}, nil, KeyPullSecretWait},
 	}

@@ -82,6 +82,11 @@ const (
 	// RelatedISTag and RelatedISTagNamespace record the tag an ImageStreamTag references.
 	RelatedISTag          = "migration.openshift.io/related-istag"
 	RelatedISTagNamespace = "migration.openshift.io/related-istag-ns"
+	// ImageCopyLocation, on a backed-up ImageStream, names the backup storage location whose image
+	// store holds the stream's images; ImageCopyMissing lists (comma separated) the digests that
+	// were missing on the source registry at backup. The restore removes both.
+	ImageCopyLocation = "openshift.io/image-copy-location"
+	ImageCopyMissing  = "openshift.io/image-copy-missing"
 	// SkipImageCopy opts an ImageStream out of image copy; DisableImageCopy a whole Backup.
 	SkipImageCopy    = "openshift.io/skip-image-copy"
 	DisableImageCopy = "migration.openshift.io/disable-image-copy"

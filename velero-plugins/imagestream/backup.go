@@ -25,7 +25,8 @@ const BackupName = "openshift.io/07-imagestream-backup"
 // backup is enabled and neither the stream nor the Backup opts out.
 type Backup struct {
 	env action.Env
-	// Enabled reports whether image backup is on (default: BackupEnv, read once).
+	// Enabled reports whether image backup is on by environment (default: BackupEnv, read once);
+	// the plugin config key imageStreamBackup switches it on as well.
 	Enabled func() bool
 	// Cluster reads the location and its credential.
 	Cluster Cluster
@@ -52,7 +53,7 @@ func (b *Backup) Execute(item runtime.Unstructured, backup *velerov1.Backup) (ru
 		return nil, nil, err
 	}
 	switch {
-	case !b.Enabled():
+	case !b.Enabled() && !bi.Config.ImageStreamBackup:
 		return bi.Obj, nil, nil
 	case annotationTrue(backup.Annotations, keys.DisableImageCopy):
 		bi.Log.Debugf("image copy disabled for this backup (%s)", keys.DisableImageCopy)
@@ -87,16 +88,16 @@ func (b *Backup) Execute(item runtime.Unstructured, backup *velerov1.Backup) (ru
 	if a == nil {
 		a = map[string]string{}
 	}
-	a[ImageCopyLocation] = backup.Spec.StorageLocation
+	a[keys.ImageCopyLocation] = backup.Spec.StorageLocation
 	// The restore finds the internal references by the recorded source registry: record the one
 	// used here even when the common backup action is disabled.
 	if a[keys.BackupRegistryHostname] == "" {
 		a[keys.BackupRegistryHostname] = host
 	}
 	if len(missing) > 0 {
-		a[ImageCopyMissing] = strings.Join(missing, ",")
+		a[keys.ImageCopyMissing] = strings.Join(missing, ",")
 	} else {
-		delete(a, ImageCopyMissing)
+		delete(a, keys.ImageCopyMissing)
 	}
 	bi.Obj.SetAnnotations(a)
 	return bi.Obj, nil, nil

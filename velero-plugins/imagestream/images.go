@@ -51,16 +51,6 @@ const (
 	DefaultCredentialKey    = "cloud"
 )
 
-// Annotations the backup writes on the backed-up ImageStream (removed again at restore).
-const (
-	// ImageCopyLocation names the backup storage location whose image store holds the stream's
-	// images: its presence means the backup has images for this stream.
-	ImageCopyLocation = "openshift.io/image-copy-location"
-	// ImageCopyMissing lists, comma separated, the digests that were missing on the source
-	// registry at backup (warned about, not in the store).
-	ImageCopyMissing = "openshift.io/image-copy-missing"
-)
-
 // backupEnabledEnv reads BackupEnv once.
 var backupEnabledEnv = sync.OnceValue(func() bool {
 	v, _ := strconv.ParseBool(strings.TrimSpace(os.Getenv(BackupEnv)))

@@ -21,6 +21,7 @@ import (
 	"github.com/velero-openshift/plugins/common/action"
 	"github.com/velero-openshift/plugins/common/action/actiontest"
 	"github.com/velero-openshift/plugins/common/clusterfacts"
+	"github.com/velero-openshift/plugins/common/config"
 	"github.com/velero-openshift/plugins/common/keys"
 	"github.com/velero-openshift/plugins/velero-plugins/imagecopy"
 )
@@ -229,6 +230,22 @@ func TestBackupOptOuts(t *testing.T) {
 	}
 }
 
+// TestBackupEnabledByPluginConfig: the plugin ConfigMap's imageStreamBackup switches image backup on
+// without the environment variable.
+func TestBackupEnabledByPluginConfig(t *testing.T) {
+	b, _, fe, env, _ := newBackupUnderTest(t, false, nil)
+	cfg := config.Default()
+	cfg.ImageStreamBackup = true
+	env.Config = config.Static(cfg)
+	b.env = env
+	if _, err := runBackup(t, b, env, imagesStream(), backupWithLocation(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if len(fe.jobs) == 0 {
+		t.Fatal("nothing copied although the plugin config enables image backup")
+	}
+}
+
 func TestBackupCopiesInternalImagesOnce(t *testing.T) {
 	b, fc, fe, env, logs := newBackupUnderTest(t, true, &corev1.SecretKeySelector{
 		LocalObjectReference: corev1.LocalObjectReference{Name: "bsl-creds"}, Key: "cloud2"})
@@ -249,14 +266,14 @@ func TestBackupCopiesInternalImagesOnce(t *testing.T) {
 			t.Errorf("copied into %s, want the Backup's location", w)
 		}
 	}
-	if got := out.GetAnnotations()[ImageCopyLocation]; got != "default" {
-		t.Errorf("%s = %q", ImageCopyLocation, got)
+	if got := out.GetAnnotations()[keys.ImageCopyLocation]; got != "default" {
+		t.Errorf("%s = %q", keys.ImageCopyLocation, got)
 	}
 	if got := out.GetAnnotations()[keys.BackupRegistryHostname]; got != src {
 		t.Errorf("%s = %q, want the registry the images were copied from", keys.BackupRegistryHostname, got)
 	}
-	if _, ok := out.GetAnnotations()[ImageCopyMissing]; ok {
-		t.Errorf("%s set with nothing missing", ImageCopyMissing)
+	if _, ok := out.GetAnnotations()[keys.ImageCopyMissing]; ok {
+		t.Errorf("%s set with nothing missing", keys.ImageCopyMissing)
 	}
 	if len(fe.creds) != 1 || string(fe.creds[0]) != "the-secret-value" {
 		t.Errorf("store opened with %q, want the spec.credential secret", fe.creds)
@@ -315,8 +332,8 @@ func TestBackupMissingIsWarningOtherFailuresAreErrors(t *testing.T) {
 	if len(fe.jobs) != 3 {
 		t.Errorf("copies %v: the others must still copy", fe.jobs)
 	}
-	if got, want := out.GetAnnotations()[ImageCopyMissing], dg("b")+","+dg("d"); got != want {
-		t.Errorf("%s = %q, want %q", ImageCopyMissing, got, want)
+	if got, want := out.GetAnnotations()[keys.ImageCopyMissing], dg("b")+","+dg("d"); got != want {
+		t.Errorf("%s = %q, want %q", keys.ImageCopyMissing, got, want)
 	}
 	for _, s := range []string{"tag latest image " + dg("b") + " is missing", "tag other image " + dg("d")} {
 		if !strings.Contains(logs.String(), s) {
@@ -425,9 +442,9 @@ func newRestoreUnderTest(t *testing.T) (*Restore, *fakeCluster, *fakeEngine, *by
 func backedUp(missing string) *unstructured.Unstructured {
 	is := actiontest.FromSource(imagesStream())
 	a := is.GetAnnotations()
-	a[ImageCopyLocation] = "default"
+	a[keys.ImageCopyLocation] = "default"
 	if missing != "" {
-		a[ImageCopyMissing] = missing
+		a[keys.ImageCopyMissing] = missing
 	}
 	is.SetAnnotations(a)
 	return is
@@ -473,7 +490,7 @@ func TestRestorePushesOldestFirstIntoMappedNamespace(t *testing.T) {
 		t.Errorf("asked %v", fc.asked)
 	}
 	a := out.GetAnnotations()
-	if _, ok := a[ImageCopyLocation]; ok || a[ImageCopyMissing] != "" {
+	if _, ok := a[keys.ImageCopyLocation]; ok || a[keys.ImageCopyMissing] != "" {
 		t.Errorf("bookkeeping annotations restored: %v", a)
 	}
 	if a["openshift.io/image.dockerRepositoryCheck"] == "" || out.GetLabels()["team"] != "a" {
@@ -500,7 +517,7 @@ func TestRestoreWithoutBackedUpImages(t *testing.T) {
 	// Images in the backup but no source registry recorded: a warning, the object still restored.
 	r, fc, fe, logs := newRestoreUnderTest(t)
 	is := imagesStream()
-	is.SetAnnotations(map[string]string{ImageCopyLocation: "default"})
+	is.SetAnnotations(map[string]string{keys.ImageCopyLocation: "default"})
 	out, err := runRestoreWith(t, r, is, nil)
 	if err != nil || out == nil {
 		t.Fatal(err)
@@ -560,7 +577,7 @@ func TestRestoreCompletesStreamCreatedOnPush(t *testing.T) {
 		live.GetAnnotations()[keys.BackupRegistryHostname] != src || live.GetResourceVersion() != "7" {
 		t.Errorf("live metadata %v %v", live.GetLabels(), live.GetAnnotations())
 	}
-	if _, ok := live.GetAnnotations()[ImageCopyLocation]; ok {
+	if _, ok := live.GetAnnotations()[keys.ImageCopyLocation]; ok {
 		t.Error("bookkeeping annotation on the live stream")
 	}
 	spec := live.Object["spec"].(map[string]any)
@@ -608,7 +625,7 @@ func TestBackupDigestStoredFromAnotherRepositoryIsNotMissing(t *testing.T) {
 	if len(fe.jobs) != 4 {
 		t.Errorf("copies %v", fe.jobs)
 	}
-	if got := out.GetAnnotations()[ImageCopyMissing]; got != dg("f") {
-		t.Errorf("%s = %q, want only %s once", ImageCopyMissing, got, dg("f"))
+	if got := out.GetAnnotations()[keys.ImageCopyMissing]; got != dg("f") {
+		t.Errorf("%s = %q, want only %s once", keys.ImageCopyMissing, got, dg("f"))
 	}
 }

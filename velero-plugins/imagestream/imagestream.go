@@ -17,6 +17,7 @@ import (
 	"github.com/velero-openshift/plugins/common/action"
 	"github.com/velero-openshift/plugins/common/fields"
 	"github.com/velero-openshift/plugins/common/imageref"
+	"github.com/velero-openshift/plugins/common/keys"
 	"github.com/velero-openshift/plugins/velero-plugins/imagecopy"
 )
 
@@ -74,9 +75,9 @@ func (r *Restore) Execute(in *velero.RestoreItemActionExecuteInput) (*velero.Res
 		return nil, err
 	}
 	if a := ri.Obj.GetAnnotations(); a != nil {
-		if _, ok := a[ImageCopyLocation]; ok {
-			delete(a, ImageCopyLocation)
-			delete(a, ImageCopyMissing)
+		if _, ok := a[keys.ImageCopyLocation]; ok {
+			delete(a, keys.ImageCopyLocation)
+			delete(a, keys.ImageCopyMissing)
 			ri.Obj.SetAnnotations(a)
 		}
 	}
@@ -199,7 +200,7 @@ func RewriteReferences(obj map[string]any, w imageref.Rewriter) (int, error) {
 // does now (the registry creates streams on push).
 func (r *Restore) restoreImages(ctx context.Context, ri *action.RestoreItem) (createdOnPush bool, err error) {
 	backed := ri.FromBackup.GetAnnotations()
-	recorded := backed[ImageCopyLocation]
+	recorded := backed[keys.ImageCopyLocation]
 	if recorded == "" {
 		return false, nil
 	}
@@ -220,7 +221,7 @@ func (r *Restore) restoreImages(ctx context.Context, ri *action.RestoreItem) (cr
 		ri.Log.Warnf("image copy: %s: not restored", s)
 	}
 	missing := map[string]bool{}
-	for _, d := range strings.Split(backed[ImageCopyMissing], ",") {
+	for _, d := range strings.Split(backed[keys.ImageCopyMissing], ",") {
 		if d = strings.TrimSpace(d); d != "" {
 			missing[d] = true
 		}

@@ -47,6 +47,7 @@ import (
 	"github.com/velero-openshift/plugins/common/action"
 	"github.com/velero-openshift/plugins/common/action/actiontest"
 	"github.com/velero-openshift/plugins/common/clusterfacts"
+	"github.com/velero-openshift/plugins/common/keys"
 	"github.com/velero-openshift/plugins/velero-plugins/imagecopy"
 )
 
@@ -288,7 +289,7 @@ func TestBackupAndRestoreImagesThroughLocation(t *testing.T) {
 	if err != nil {
 		t.Fatalf("backup: %v", err)
 	}
-	if a := backedUp.GetAnnotations(); a[ImageCopyLocation] != "default" || a[ImageCopyMissing] != stale.String() {
+	if a := backedUp.GetAnnotations(); a[keys.ImageCopyLocation] != "default" || a[keys.ImageCopyMissing] != stale.String() {
 		t.Fatalf("backed-up annotations %v", a)
 	}
 	store, err := imagecopy.OpenStore(context.Background(), bsl, imagecopy.StoreOptions{})
@@ -329,7 +330,7 @@ func TestBackupAndRestoreImagesThroughLocation(t *testing.T) {
 	if got := tags[0].(map[string]any)["from"].(map[string]any)["name"]; got != dstReg.host+"/app2/web@"+v1d.String() {
 		t.Errorf("spec.tags[0].from.name = %v", got)
 	}
-	if obj.GetLabels()["team"] != "a" || obj.GetAnnotations()["note"] != "kept" || obj.GetAnnotations()[ImageCopyLocation] != "" {
+	if obj.GetLabels()["team"] != "a" || obj.GetAnnotations()["note"] != "kept" || obj.GetAnnotations()[keys.ImageCopyLocation] != "" {
 		t.Errorf("labels %v annotations %v", obj.GetLabels(), obj.GetAnnotations())
 	}
 	if lp, _, _ := unstructured.NestedMap(obj.Object, "spec", "lookupPolicy"); lp["local"] != true {
