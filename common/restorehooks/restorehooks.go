@@ -14,7 +14,6 @@ package restorehooks
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
@@ -26,10 +25,10 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 
 	"github.com/velero-openshift/plugins/common/keys"
+	"github.com/velero-openshift/plugins/common/opcache"
 )
 
 // PodVolumeBackups is Velero's PodVolumeBackup resource.
@@ -108,9 +107,7 @@ type Checker struct {
 	client  dynamic.Interface
 	timeout time.Duration
 
-	mu    sync.Mutex
-	cache map[types.UID]pvbIndex
-	order []types.UID
+	cache opcache.Cache[pvbIndex]
 }
 
 // pvbIndex maps "namespace/name" of a backed-up pod to its PodVolumeBackups.
@@ -121,13 +118,10 @@ type volumeBackup struct {
 	snapshotID string
 }
 
-// maxCachedRestores bounds the cache: a plugin process serves one restore at a time.
-const maxCachedRestores = 4
-
 // NewChecker returns a Checker listing PodVolumeBackups through client (may be nil: then only
 // annotations and hooks are considered).
 func NewChecker(client dynamic.Interface) *Checker {
-	return &Checker{client: client, timeout: 30 * time.Second, cache: map[types.UID]pvbIndex{}}
+	return &Checker{client: client, timeout: 30 * time.Second}
 }
 
 // Pod decides for pod as backed up (read it from the item in the backup: labels and annotations
@@ -180,26 +174,7 @@ func (c *Checker) VolumeBackups(ctx context.Context, restore *velerov1.Restore, 
 // index returns the restore's PodVolumeBackups, listing them on first use. A failed list is not
 // cached (the next item retries); a missing CRD means there are none.
 func (c *Checker) index(ctx context.Context, restore *velerov1.Restore) (pvbIndex, error) {
-	key := restore.UID
-	if key == "" {
-		key = types.UID(restore.Namespace + "/" + restore.Name)
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if idx, ok := c.cache[key]; ok {
-		return idx, nil
-	}
-	idx, err := c.list(ctx, restore)
-	if err != nil {
-		return nil, err
-	}
-	if len(c.order) >= maxCachedRestores {
-		delete(c.cache, c.order[0])
-		c.order = c.order[1:]
-	}
-	c.cache[key] = idx
-	c.order = append(c.order, key)
-	return idx, nil
+	return c.cache.Get(opcache.Op(restore), "", func() (pvbIndex, error) { return c.list(ctx, restore) })
 }
 
 func (c *Checker) list(ctx context.Context, restore *velerov1.Restore) (pvbIndex, error) {

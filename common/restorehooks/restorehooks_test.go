@@ -11,7 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	k8stesting "k8s.io/client-go/testing"
 
@@ -270,20 +269,5 @@ func TestCheckerNilClient(t *testing.T) {
 	got, err := NewChecker(nil).Pod(context.Background(), restoreWith(), pod("app", "web-1", nil, nil), "app")
 	if err != nil || got.Any() {
 		t.Fatalf("%+v %v", got, err)
-	}
-}
-
-func TestCacheBounded(t *testing.T) {
-	client := fakeDynamic()
-	c := NewChecker(client)
-	for i := 0; i < maxCachedRestores+3; i++ {
-		r := restoreWith()
-		r.UID = types.UID("uid-" + string(rune('a'+i)))
-		if _, err := c.VolumeBackups(context.Background(), r, pod("app", "x", nil, nil)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if len(c.cache) != maxCachedRestores || len(c.order) != maxCachedRestores {
-		t.Fatalf("cache holds %d/%d restores", len(c.cache), len(c.order))
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
@@ -19,11 +18,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 
 	"github.com/velero-openshift/plugins/common/action"
 	"github.com/velero-openshift/plugins/common/keys"
+	"github.com/velero-openshift/plugins/common/opcache"
 	"github.com/velero-openshift/plugins/common/restorehooks"
 )
 
@@ -59,9 +58,7 @@ type Backup struct {
 	pods    corev1client.PodsGetter
 	timeout time.Duration
 
-	mu    sync.Mutex
-	cache map[types.UID]map[string]map[string]*podSummary // backup -> namespace -> DC name
-	order []types.UID
+	cache opcache.Cache[map[string]*podSummary] // backup -> namespace -> DC name
 }
 
 // podSummary is what the live pods of one DC say.
@@ -74,11 +71,9 @@ type podSummary struct {
 	newestName       string
 }
 
-const maxCachedBackups = 4
-
 // NewBackup builds the backup action; pods lists the live pods of a DC's namespace.
 func NewBackup(env action.Env, pods corev1client.PodsGetter) *Backup {
-	return &Backup{env: env, pods: pods, timeout: 30 * time.Second, cache: map[types.UID]map[string]map[string]*podSummary{}}
+	return &Backup{env: env, pods: pods, timeout: 30 * time.Second}
 }
 
 // AppliesTo selects DeploymentConfigs.
@@ -123,31 +118,8 @@ func (b *Backup) Execute(item runtime.Unstructured, backup *velerov1.Backup) (ru
 // summary returns the summary of DC name's pods (nil: none), listing the namespace's DC pods once
 // per backup. A failed list is not cached.
 func (b *Backup) summary(ctx context.Context, backup *velerov1.Backup, ns, name string) (*podSummary, error) {
-	key := backup.UID
-	if key == "" {
-		key = types.UID(backup.Namespace + "/" + backup.Name)
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	byNS, ok := b.cache[key]
-	if !ok {
-		if len(b.order) >= maxCachedBackups {
-			delete(b.cache, b.order[0])
-			b.order = b.order[1:]
-		}
-		byNS = map[string]map[string]*podSummary{}
-		b.cache[key] = byNS
-		b.order = append(b.order, key)
-	}
-	if byDC, ok := byNS[ns]; ok {
-		return byDC[name], nil
-	}
-	byDC, err := b.list(ctx, ns)
-	if err != nil {
-		return nil, err
-	}
-	byNS[ns] = byDC
-	return byDC[name], nil
+	byDC, err := b.cache.Get(opcache.Op(backup), ns, func() (map[string]*podSummary, error) { return b.list(ctx, ns) })
+	return byDC[name], err
 }
 
 func (b *Backup) list(ctx context.Context, ns string) (map[string]*podSummary, error) {

@@ -3,13 +3,13 @@ package pod
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+
+	"github.com/velero-openshift/plugins/common/opcache"
 )
 
 // HostnameLabel is the node label a node selector pins a pod to one node with.
@@ -28,36 +28,17 @@ type nodeCache struct {
 	client  corev1client.NodesGetter
 	timeout time.Duration
 
-	mu    sync.Mutex
-	cache map[types.UID]*nodeSet
-	order []types.UID
+	cache opcache.Cache[*nodeSet]
 }
 
-const maxCachedRestores = 4
-
 func newNodeCache(client corev1client.NodesGetter) *nodeCache {
-	return &nodeCache{client: client, timeout: 30 * time.Second, cache: map[types.UID]*nodeSet{}}
+	return &nodeCache{client: client, timeout: 30 * time.Second}
 }
 
 // get returns the destination's nodes for restore. A failed list is remembered for the restore too:
 // retrying per pod would multiply the cost of an outage or a missing permission.
 func (c *nodeCache) get(ctx context.Context, restore *velerov1.Restore) *nodeSet {
-	key := restore.UID
-	if key == "" {
-		key = types.UID(restore.Namespace + "/" + restore.Name)
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if s, ok := c.cache[key]; ok {
-		return s
-	}
-	s := c.list(ctx)
-	if len(c.order) >= maxCachedRestores {
-		delete(c.cache, c.order[0])
-		c.order = c.order[1:]
-	}
-	c.cache[key] = s
-	c.order = append(c.order, key)
+	s, _ := c.cache.Get(opcache.Op(restore), "", func() (*nodeSet, error) { return c.list(ctx), nil })
 	return s
 }
 

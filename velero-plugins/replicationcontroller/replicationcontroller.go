@@ -6,7 +6,6 @@ package replicationcontroller
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
@@ -17,11 +16,11 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 
 	"github.com/velero-openshift/plugins/common/action"
 	"github.com/velero-openshift/plugins/common/keys"
+	"github.com/velero-openshift/plugins/common/opcache"
 	"github.com/velero-openshift/plugins/common/owners"
 	"github.com/velero-openshift/plugins/common/podspec"
 )
@@ -73,16 +72,12 @@ type Backup struct {
 	client  dynamic.Interface
 	timeout time.Duration
 
-	mu    sync.Mutex
-	cache map[types.UID]map[string]map[string]bool // backup -> namespace -> DC name -> paused
-	order []types.UID
+	cache opcache.Cache[map[string]bool] // backup -> namespace -> DC name -> paused
 }
-
-const maxCachedBackups = 4
 
 // NewBackup builds the backup action; client reads DeploymentConfigs.
 func NewBackup(env action.Env, client dynamic.Interface) *Backup {
-	return &Backup{env: env, client: client, timeout: 30 * time.Second, cache: map[types.UID]map[string]map[string]bool{}}
+	return &Backup{env: env, client: client, timeout: 30 * time.Second}
 }
 
 // AppliesTo selects ReplicationControllers.
@@ -130,31 +125,9 @@ func (b *Backup) Execute(item runtime.Unstructured, backup *velerov1.Backup) (ru
 // paused answers from the namespace's DCs, listed once per backup and namespace. A cluster without
 // the DeploymentConfig API has no DCs; a failed list is not cached.
 func (b *Backup) paused(ctx context.Context, backup *velerov1.Backup, ns, name string) (paused, exists bool, err error) {
-	key := backup.UID
-	if key == "" {
-		key = types.UID(backup.Namespace + "/" + backup.Name)
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	byNS, ok := b.cache[key]
-	if !ok {
-		if len(b.order) >= maxCachedBackups {
-			delete(b.cache, b.order[0])
-			b.order = b.order[1:]
-		}
-		byNS = map[string]map[string]bool{}
-		b.cache[key] = byNS
-		b.order = append(b.order, key)
-	}
-	dcs, ok := byNS[ns]
-	if !ok {
-		if dcs, err = b.list(ctx, ns); err != nil {
-			return false, false, err
-		}
-		byNS[ns] = dcs
-	}
+	dcs, err := b.cache.Get(opcache.Op(backup), ns, func() (map[string]bool, error) { return b.list(ctx, ns) })
 	paused, exists = dcs[name]
-	return paused, exists, nil
+	return paused, exists, err
 }
 
 func (b *Backup) list(ctx context.Context, ns string) (map[string]bool, error) {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	securityv1client "github.com/openshift/client-go/security/clientset/versioned/typed/security/v1"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/velero-openshift/plugins/common/action"
 	"github.com/velero-openshift/plugins/common/nsmap"
+	"github.com/velero-openshift/plugins/common/opcache"
 	"github.com/velero-openshift/plugins/common/pullsecret"
 	"github.com/velero-openshift/plugins/velero-plugins/scc"
 )
@@ -80,13 +80,8 @@ func Registrations() []action.Registration {
 // SCCIndex answers which SCCs grant a service account, from one SCC list per backup. Safe for
 // concurrent use (Velero backs up item blocks in parallel).
 type SCCIndex struct {
-	mu      sync.Mutex
-	backups map[string]*grants
-	order   []string // oldest first, to bound the cache
+	backups opcache.Cache[*grants]
 }
-
-// maxBackups bounds how many backups' SCC lists are remembered.
-const maxBackups = 4
 
 // grants maps a user or group to the names of the SCCs that list it.
 type grants struct {
@@ -94,7 +89,7 @@ type grants struct {
 }
 
 // NewSCCIndex returns an empty index.
-func NewSCCIndex() *SCCIndex { return &SCCIndex{backups: map[string]*grants{}} }
+func NewSCCIndex() *SCCIndex { return &SCCIndex{} }
 
 // Related returns the SCCs that grant service account sa of namespace ns, by name, sorted.
 func (x *SCCIndex) Related(client securityv1client.SecurityContextConstraintsGetter, backup *velerov1.Backup, ns, sa string) ([]velero.ResourceIdentifier, error) {
@@ -124,26 +119,7 @@ func (x *SCCIndex) Related(client securityv1client.SecurityContextConstraintsGet
 // forBackup lists SCCs the first time a backup asks; the lock is held across the call so that
 // concurrent items of the same backup wait for that one list instead of each making their own.
 func (x *SCCIndex) forBackup(client securityv1client.SecurityContextConstraintsGetter, backup *velerov1.Backup) (*grants, error) {
-	key := string(backup.UID)
-	if key == "" {
-		key = backup.Namespace + "/" + backup.Name
-	}
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if g, ok := x.backups[key]; ok {
-		return g, nil
-	}
-	g, err := list(client)
-	if err != nil {
-		return nil, err
-	}
-	if len(x.order) >= maxBackups {
-		delete(x.backups, x.order[0])
-		x.order = x.order[1:]
-	}
-	x.backups[key] = g
-	x.order = append(x.order, key)
-	return g, nil
+	return x.backups.Get(opcache.Op(backup), "", func() (*grants, error) { return list(client) })
 }
 
 func list(client securityv1client.SecurityContextConstraintsGetter) (*grants, error) {

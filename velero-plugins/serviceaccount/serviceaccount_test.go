@@ -3,7 +3,6 @@ package serviceaccount
 import (
 	"context"
 	"errors"
-	"fmt"
 	"reflect"
 	"strings"
 	"sync"
@@ -11,13 +10,11 @@ import (
 
 	securityv1 "github.com/openshift/api/security/v1"
 	securityfake "github.com/openshift/client-go/security/clientset/versioned/fake"
-	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
 	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/velero-openshift/plugins/common/action"
@@ -172,20 +169,6 @@ func TestIndexListsOnceUnderConcurrency(t *testing.T) {
 	}
 	if n := countLists(client); n != 1 {
 		t.Fatalf("%d list calls, want 1", n)
-	}
-}
-
-func TestIndexIsBounded(t *testing.T) {
-	client := newClient(t)
-	index := NewSCCIndex()
-	for i := 0; i < maxBackups+3; i++ {
-		b := &velerov1.Backup{ObjectMeta: metav1.ObjectMeta{Name: "b", UID: types.UID(fmt.Sprintf("uid-%d", i))}}
-		if _, err := index.Related(client.SecurityV1(), b, "app", "runner"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if len(index.backups) != maxBackups || len(index.order) != maxBackups {
-		t.Fatalf("index holds %d backups (%d ordered), want %d", len(index.backups), len(index.order), maxBackups)
 	}
 }
 
