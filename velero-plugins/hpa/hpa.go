@@ -20,28 +20,13 @@ const DeploymentConfigAPIVersion = "apps.openshift.io/v1"
 // Registrations returns this package's rows of the registration table.
 func Registrations() []action.Registration {
 	return []action.Registration{
-		{Name: RestoreName, Kind: action.KindRestore, New: func(env action.Env) (any, error) { return NewRestore(env), nil }},
+		action.ItemRestoreRegistration(RestoreName, restore, "horizontalpodautoscalers.autoscaling"),
 	}
 }
 
-// Restore rewrites a legacy DeploymentConfig scale target.
-type Restore struct{ env action.Env }
-
-// NewRestore builds the action.
-func NewRestore(env action.Env) *Restore { return &Restore{env: env} }
-
-// AppliesTo selects HPAs.
-func (r *Restore) AppliesTo() (velero.ResourceSelector, error) {
-	return action.Resources("horizontalpodautoscalers.autoscaling"), nil
-}
-
-// Execute sets spec.scaleTargetRef.apiVersion to apps.openshift.io/v1 for kind DeploymentConfig
+// restore sets spec.scaleTargetRef.apiVersion to apps.openshift.io/v1 for kind DeploymentConfig
 // with apiVersion "v1"; everything else is left as is.
-func (r *Restore) Execute(in *velero.RestoreItemActionExecuteInput) (*velero.RestoreItemActionExecuteOutput, error) {
-	ri, err := r.env.RestoreItem(in)
-	if err != nil {
-		return nil, err
-	}
+func restore(ri *action.RestoreItem) (*velero.RestoreItemActionExecuteOutput, error) {
 	spec, ok := ri.Obj.Object["spec"]
 	if !ok || spec == nil {
 		return action.Keep(ri.Obj), nil

@@ -22,27 +22,12 @@ const Resource = "routes.route.openshift.io"
 // Registrations returns this package's rows of the registration table.
 func Registrations() []action.Registration {
 	return []action.Registration{
-		{Name: RestoreName, Kind: action.KindRestore, New: func(env action.Env) (any, error) { return NewRestore(env), nil }},
+		action.ItemRestoreRegistration(RestoreName, restore, Resource),
 	}
 }
 
-// Restore clears generated route hosts.
-type Restore struct{ env action.Env }
-
-// NewRestore returns the restore action.
-func NewRestore(env action.Env) *Restore { return &Restore{env: env} }
-
-// AppliesTo selects routes.
-func (r *Restore) AppliesTo() (velero.ResourceSelector, error) {
-	return action.Resources(Resource), nil
-}
-
-// Execute clears spec.host when the source generated it.
-func (r *Restore) Execute(in *velero.RestoreItemActionExecuteInput) (*velero.RestoreItemActionExecuteOutput, error) {
-	ri, err := r.env.RestoreItem(in)
-	if err != nil {
-		return nil, err
-	}
+// restore clears spec.host when the source generated it.
+func restore(ri *action.RestoreItem) (*velero.RestoreItemActionExecuteOutput, error) {
 	v, found, err := unstructured.NestedFieldNoCopy(ri.Obj.Object, "spec", "host")
 	if err != nil {
 		return nil, fmt.Errorf("spec.host: %w", err)

@@ -129,9 +129,9 @@ func TestGenerated(t *testing.T) {
 }
 
 func TestAppliesTo(t *testing.T) {
-	sel, _ := NewRestore(actiontest.Env()).AppliesTo()
-	if !reflect.DeepEqual(sel.IncludedResources, []string{"routes.route.openshift.io"}) {
-		t.Fatalf("AppliesTo = %v", sel.IncludedResources)
+	resources := actiontest.AppliesTo(t, Registrations()[0])
+	if !reflect.DeepEqual(resources, []string{"routes.route.openshift.io"}) {
+		t.Fatalf("AppliesTo = %v", resources)
 	}
 }
 

@@ -18,27 +18,12 @@ const Resource = "securitycontextconstraints.security.openshift.io"
 // Registrations returns this package's rows of the registration table.
 func Registrations() []action.Registration {
 	return []action.Registration{
-		{Name: RestoreName, Kind: action.KindRestore, New: func(env action.Env) (any, error) { return NewRestore(env), nil }},
+		action.ItemRestoreRegistration(RestoreName, restore, Resource),
 	}
 }
 
-// Restore remaps the namespaces of service-account users and groups an SCC grants.
-type Restore struct{ env action.Env }
-
-// NewRestore builds the SCC restore action.
-func NewRestore(env action.Env) *Restore { return &Restore{env: env} }
-
-// AppliesTo selects SCCs.
-func (r *Restore) AppliesTo() (velero.ResourceSelector, error) {
-	return action.Resources(Resource), nil
-}
-
-// Execute maps "system:serviceaccount:<ns>:<sa>" users and "system:serviceaccounts:<ns>" groups.
-func (r *Restore) Execute(in *velero.RestoreItemActionExecuteInput) (*velero.RestoreItemActionExecuteOutput, error) {
-	ri, err := r.env.RestoreItem(in)
-	if err != nil {
-		return nil, err
-	}
+// restore maps "system:serviceaccount:<ns>:<sa>" users and "system:serviceaccounts:<ns>" groups.
+func restore(ri *action.RestoreItem) (*velero.RestoreItemActionExecuteOutput, error) {
 	if len(ri.Mapping) == 0 {
 		return action.Keep(ri.Obj), nil
 	}

@@ -113,8 +113,8 @@ func TestRestoreBadTypesAreNamedErrors(t *testing.T) {
 }
 
 func TestAppliesTo(t *testing.T) {
-	sel, _ := NewRestore(actiontest.Env()).AppliesTo()
-	if !reflect.DeepEqual(sel.IncludedResources, []string{"securitycontextconstraints.security.openshift.io"}) {
-		t.Fatalf("AppliesTo = %v", sel.IncludedResources)
+	resources := actiontest.AppliesTo(t, Registrations()[0])
+	if !reflect.DeepEqual(resources, []string{"securitycontextconstraints.security.openshift.io"}) {
+		t.Fatalf("AppliesTo = %v", resources)
 	}
 }

@@ -21,27 +21,12 @@ const RestoreName = "openshift.io/12-secret-restore"
 // Registrations returns this package's rows of the registration table.
 func Registrations() []action.Registration {
 	return []action.Registration{
-		{Name: RestoreName, Kind: action.KindRestore, New: func(env action.Env) (any, error) { return NewRestore(env), nil }},
+		action.ItemRestoreRegistration(RestoreName, restore, "secrets"),
 	}
 }
 
-// Restore skips regenerated secrets and keeps every other secret unchanged.
-type Restore struct{ env action.Env }
-
-// NewRestore builds the action.
-func NewRestore(env action.Env) *Restore { return &Restore{env: env} }
-
-// AppliesTo selects secrets.
-func (r *Restore) AppliesTo() (velero.ResourceSelector, error) {
-	return action.Resources("secrets"), nil
-}
-
-// Execute decides from the secret's name, type and annotations only; its data is never read.
-func (r *Restore) Execute(in *velero.RestoreItemActionExecuteInput) (*velero.RestoreItemActionExecuteOutput, error) {
-	ri, err := r.env.RestoreItem(in)
-	if err != nil {
-		return nil, err
-	}
+// restore decides from the secret's name, type and annotations only; its data is never read.
+func restore(ri *action.RestoreItem) (*velero.RestoreItemActionExecuteOutput, error) {
 	s, err := header(ri.Obj.Object)
 	if err != nil {
 		return nil, err

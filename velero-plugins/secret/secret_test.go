@@ -83,8 +83,8 @@ func TestRestoreBadTypesAreNamedErrors(t *testing.T) {
 }
 
 func TestAppliesTo(t *testing.T) {
-	sel, _ := NewRestore(actiontest.Env()).AppliesTo()
-	if !reflect.DeepEqual(sel.IncludedResources, []string{"secrets"}) {
-		t.Fatalf("AppliesTo = %v", sel.IncludedResources)
+	resources := actiontest.AppliesTo(t, Registrations()[0])
+	if !reflect.DeepEqual(resources, []string{"secrets"}) {
+		t.Fatalf("AppliesTo = %v", resources)
 	}
 }

@@ -16,28 +16,13 @@ const RestoreName = "openshift.io/11-service-restore"
 // Registrations returns this package's rows of the registration table.
 func Registrations() []action.Registration {
 	return []action.Registration{
-		{Name: RestoreName, Kind: action.KindRestore, New: func(env action.Env) (any, error) { return NewRestore(env), nil }},
+		action.ItemRestoreRegistration(RestoreName, restore, "services"),
 	}
 }
 
-// Restore drops spec.externalIPs of LoadBalancer services.
-type Restore struct{ env action.Env }
-
-// NewRestore builds the action.
-func NewRestore(env action.Env) *Restore { return &Restore{env: env} }
-
-// AppliesTo selects services.
-func (r *Restore) AppliesTo() (velero.ResourceSelector, error) {
-	return action.Resources("services"), nil
-}
-
-// Execute removes spec.externalIPs from a LoadBalancer service, logging what it dropped; services
+// restore removes spec.externalIPs from a LoadBalancer service, logging what it dropped; services
 // of other types are untouched.
-func (r *Restore) Execute(in *velero.RestoreItemActionExecuteInput) (*velero.RestoreItemActionExecuteOutput, error) {
-	ri, err := r.env.RestoreItem(in)
-	if err != nil {
-		return nil, err
-	}
+func restore(ri *action.RestoreItem) (*velero.RestoreItemActionExecuteOutput, error) {
 	v, ok := ri.Obj.Object["spec"]
 	if !ok || v == nil {
 		return action.Keep(ri.Obj), nil

@@ -7,24 +7,9 @@ import (
 	"github.com/velero-openshift/plugins/common/owners"
 )
 
-// JobRestore skips Jobs a CronJob created (the restored CronJob schedules its own) and rewrites
+// restoreJob skips Jobs a CronJob created (the restored CronJob schedules its own) and rewrites
 // the images of the others.
-type JobRestore struct{ env action.Env }
-
-// NewJobRestore returns the Job restore action.
-func NewJobRestore(env action.Env) *JobRestore { return &JobRestore{env: env} }
-
-// AppliesTo selects Jobs.
-func (r *JobRestore) AppliesTo() (velero.ResourceSelector, error) {
-	return action.Resources(JobResource), nil
-}
-
-// Execute skips CronJob-owned Jobs and rewrites the images of the others.
-func (r *JobRestore) Execute(in *velero.RestoreItemActionExecuteInput) (*velero.RestoreItemActionExecuteOutput, error) {
-	ri, err := r.env.RestoreItem(in)
-	if err != nil {
-		return nil, err
-	}
+func restoreJob(ri *action.RestoreItem) (*velero.RestoreItemActionExecuteOutput, error) {
 	// Velero strips ownerReferences from the item before restore actions run: read the backup's.
 	owner, err := owners.OfKind(ri.FromBackup, "CronJob")
 	if err != nil {

@@ -26,28 +26,13 @@ const JobResource = "jobs.batch"
 // Registrations returns this package's rows of the registration table.
 func Registrations() []action.Registration {
 	return []action.Registration{
-		{Name: JobRestoreName, Kind: action.KindRestore, New: func(env action.Env) (any, error) { return NewJobRestore(env), nil }},
-		{Name: WorkloadRestoreName, Kind: action.KindRestore, New: func(env action.Env) (any, error) { return NewRestore(env), nil }},
+		action.ItemRestoreRegistration(JobRestoreName, restoreJob, JobResource),
+		action.ItemRestoreRegistration(WorkloadRestoreName, restoreWorkload, Resources...),
 	}
 }
 
-// Restore rewrites the images of a workload's pod template.
-type Restore struct{ env action.Env }
-
-// NewRestore returns the workload restore action.
-func NewRestore(env action.Env) *Restore { return &Restore{env: env} }
-
-// AppliesTo selects the workload kinds in Resources.
-func (r *Restore) AppliesTo() (velero.ResourceSelector, error) {
-	return action.Resources(Resources...), nil
-}
-
-// Execute rewrites the pod template's images.
-func (r *Restore) Execute(in *velero.RestoreItemActionExecuteInput) (*velero.RestoreItemActionExecuteOutput, error) {
-	ri, err := r.env.RestoreItem(in)
-	if err != nil {
-		return nil, err
-	}
+// restoreWorkload rewrites the images of a workload's pod template.
+func restoreWorkload(ri *action.RestoreItem) (*velero.RestoreItemActionExecuteOutput, error) {
 	if err := rewriteImages(ri); err != nil {
 		return nil, err
 	}

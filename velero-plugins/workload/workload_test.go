@@ -198,14 +198,13 @@ func TestJobBadOwnerReferencesNamesField(t *testing.T) {
 }
 
 func TestAppliesTo(t *testing.T) {
-	sel, _ := NewRestore(actiontest.Env()).AppliesTo()
+	got := actiontest.AppliesTo(t, Registrations()[1])
 	want := []string{"deployments.apps", "replicasets.apps", "statefulsets.apps", "daemonsets.apps", "cronjobs.batch"}
-	if !reflect.DeepEqual(sel.IncludedResources, want) {
-		t.Fatalf("workload AppliesTo = %v", sel.IncludedResources)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("workload AppliesTo = %v", got)
 	}
-	sel, _ = NewJobRestore(actiontest.Env()).AppliesTo()
-	if !reflect.DeepEqual(sel.IncludedResources, []string{"jobs.batch"}) {
-		t.Fatalf("job AppliesTo = %v", sel.IncludedResources)
+	if got := actiontest.AppliesTo(t, Registrations()[0]); !reflect.DeepEqual(got, []string{"jobs.batch"}) {
+		t.Fatalf("job AppliesTo = %v", got)
 	}
 }
 

@@ -209,3 +209,19 @@ func BenchmarkRestore(b *testing.B, reg action.Registration, env action.Env, ite
 	}
 	return out
 }
+
+// AppliesTo returns the resources a registration's action selects.
+func AppliesTo(t testing.TB, reg action.Registration) []string {
+	t.Helper()
+	w, err := action.Wrap(reg, Env())
+	if err != nil {
+		t.Fatalf("wrap %s: %v", reg.Name, err)
+	}
+	sel, err := w.(interface {
+		AppliesTo() (velero.ResourceSelector, error)
+	}).AppliesTo()
+	if err != nil {
+		t.Fatalf("%s AppliesTo: %v", reg.Name, err)
+	}
+	return sel.IncludedResources
+}
