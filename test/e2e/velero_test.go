@@ -107,28 +107,38 @@ func RunBackup(ctx context.Context, t testing.TB, c *Cluster, name string, names
 			TTL:               metav1.Duration{Duration: time.Hour},
 		},
 	}
-	res := c.Dynamic.Resource(backupsGVR).Namespace(veleroNamespace)
-	if _, err := res.Create(ctx, toUnstructured(t, b, "Backup"), metav1.CreateOptions{}); err != nil {
-		t.Fatalf("%s: creating Backup %s: %v", c, name, err)
-	}
 	var got velerov1.Backup
-	err := poll(ctx, 3*time.Minute, func(ctx context.Context) (bool, error) {
-		u, err := res.Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return false, err
-		}
-		fromUnstructured(t, u, &got)
+	err := createAndWait(ctx, t, c, backupsGVR, "Backup", b, &got, func() bool {
 		switch got.Status.Phase {
 		case velerov1.BackupPhaseCompleted, velerov1.BackupPhasePartiallyFailed, velerov1.BackupPhaseFailed,
 			velerov1.BackupPhaseFailedValidation:
-			return true, nil
+			return true
 		}
-		return false, nil
+		return false
 	})
 	if err != nil {
 		veleroFailure(t, c, "Backup %s did not finish (phase %q): %v", name, got.Status.Phase, err)
 	}
 	return &got
+}
+
+// createAndWait creates obj (a Velero object of the given kind) in Velero's namespace on c, then
+// reads it back into into until done reports a terminal state (3 minutes at most).
+func createAndWait(ctx context.Context, t testing.TB, c *Cluster, gvr schema.GroupVersionResource, kind string, obj runtime.Object, into any, done func() bool) error {
+	t.Helper()
+	res := c.Dynamic.Resource(gvr).Namespace(veleroNamespace)
+	u := toUnstructured(t, obj, kind)
+	if _, err := res.Create(ctx, u, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("%s: creating %s %s: %v", c, kind, u.GetName(), err)
+	}
+	return poll(ctx, 3*time.Minute, func(ctx context.Context) (bool, error) {
+		got, err := res.Get(ctx, u.GetName(), metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		fromUnstructured(t, got, into)
+		return done(), nil
+	})
 }
 
 // WaitBackupSynced waits until c's Velero has synced the named backup from the shared bucket.
@@ -162,23 +172,14 @@ func RunRestore(ctx context.Context, t testing.TB, c *Cluster, name, backup stri
 			RestorePVs:       boolPtr(false),
 		},
 	}
-	res := c.Dynamic.Resource(restoresGVR).Namespace(veleroNamespace)
-	if _, err := res.Create(ctx, toUnstructured(t, r, "Restore"), metav1.CreateOptions{}); err != nil {
-		t.Fatalf("%s: creating Restore %s: %v", c, name, err)
-	}
 	var got velerov1.Restore
-	err := poll(ctx, 3*time.Minute, func(ctx context.Context) (bool, error) {
-		u, err := res.Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return false, err
-		}
-		fromUnstructured(t, u, &got)
+	err := createAndWait(ctx, t, c, restoresGVR, "Restore", r, &got, func() bool {
 		switch got.Status.Phase {
 		case velerov1.RestorePhaseCompleted, velerov1.RestorePhasePartiallyFailed, velerov1.RestorePhaseFailed,
 			velerov1.RestorePhaseFailedValidation:
-			return true, nil
+			return true
 		}
-		return false, nil
+		return false
 	})
 	if err != nil {
 		veleroFailure(t, c, "Restore %s did not finish (phase %q): %v", name, got.Status.Phase, err)
