@@ -6,9 +6,10 @@
 #   hack/stack.sh down    stop everything `up` started (pid files), keep logs and data
 #   hack/stack.sh env     print the env file (eval "$(hack/stack.sh env)" for a shell)
 #   hack/stack.sh status  list the components and whether they run
-#   hack/stack.sh velero-restart CLUSTER with|without
+#   hack/stack.sh velero-restart CLUSTER with|without|floor
 #                         restart that cluster's Velero server with or without the openshift plugin
-#                         in its plugin dir (make bench-e2e)
+#                         in its plugin dir, or with the benchmark's do-nothing copy of its
+#                         registrations (make bench-e2e)
 #
 # What runs (one process each, logs in $E2E_DIR/logs/):
 #   etcd (Debian etcd-server)                     one store; each cluster has its own key prefix
@@ -478,22 +479,28 @@ cmd_env() {
   sed 's/^/export /' "$ENV_FILE"
 }
 
-# cmd_velero_restart CLUSTER with|without: restart one Velero server with or without the openshift
-# plugin; ready when a ServerStatusRequest it answers lists (or does not list) the plugin.
+# cmd_velero_restart CLUSTER with|without|floor: restart one Velero server with or without the
+# openshift plugin, or with the do-nothing floor plugin; ready when a ServerStatusRequest it
+# answers lists (or, without, does not list) openshift.io actions.
 cmd_velero_restart() {
   local c=${1:-} mode=${2:-} dir
-  [[ $c == a || $c == b ]] && [[ $mode == with || $mode == without ]] || die "usage: $0 velero-restart a|b with|without"
+  [[ $c == a || $c == b ]] && [[ $mode == with || $mode == without || $mode == floor ]] || die "usage: $0 velero-restart a|b with|without|floor"
   [[ -f $ENV_FILE ]] || die "the stack is not up"
   # shellcheck disable=SC1090
   source "$ENV_FILE"
   alive "velero-$c" || die "velero-$c is not running"
   stop_group "velero-$c"
-  if [[ $mode == with ]]; then
-    dir=$E2E_DIR/plugins
-  else
+  case $mode in
+  with) dir=$E2E_DIR/plugins ;;
+  without)
     dir=$E2E_DIR/plugins-without-openshift
     prepare_plugins "$dir" "$BIN/velero-plugin-for-aws"
-  fi
+    ;;
+  floor)
+    dir=$E2E_DIR/plugins-floor
+    prepare_plugins "$dir" "$BIN/velero-plugin-for-aws" "$BIN/openshift-velero-plugin-floor"
+    ;;
+  esac
   mv "$LOGS/velero-$c.log" "$LOGS/velero-$c.$(date +%s%N).log" 2>/dev/null || true
   start_velero "$c" "$dir"
   local ssr n
@@ -505,7 +512,7 @@ EOF
 )
   wait_for "velero-$c" 120 bash -c "[[ \$(KUBECONFIG='$E2E_DIR/$c/kubeconfig' '$KUBECTL' -n velero get $ssr -o jsonpath='{.status.phase}') == Processed ]]"
   n=$(kc "$c" -n velero get "$ssr" -o jsonpath='{.status.plugins[*].name}' | tr ' ' '\n' | grep -c '^openshift.io/' || true)
-  if [[ $mode == with && $n == 0 ]] || [[ $mode == without && $n != 0 ]]; then
+  if [[ $mode != without && $n == 0 ]] || [[ $mode == without && $n != 0 ]]; then
     fail_component "velero-$c" "restarted $mode the openshift plugin, but it lists $n openshift.io actions"
   fi
   log "velero $c restarted $mode the openshift plugin ($n openshift.io actions)"
