@@ -82,7 +82,12 @@ type Result struct {
 	BlobsReused int
 	Duration    time.Duration
 	Attempts    int
-	Err         error
+	// Converted is set when the source manifest's format cannot be stored as it is (Docker
+	// schema 1, which distribution v3 no longer keeps) and the image was stored converted, so
+	// Digest differs from the source's. Only copies into a store convert; any other copy
+	// preserves digests or fails.
+	Converted bool
+	Err       error
 }
 
 func (c *Copier) log() logrus.FieldLogger {
@@ -164,7 +169,7 @@ func (c *Copier) copyWithRetry(ctx context.Context, job Job) Result {
 	for res.Attempts < attempts {
 		res.Attempts++
 		var st stats
-		res.Digest, st, err = c.copyOnce(ctx, job)
+		res.Digest, res.Converted, st, err = c.copyOnce(ctx, job)
 		res.Bytes += st.bytes
 		res.BlobsCopied += st.copied
 		res.BlobsReused += st.reused
@@ -208,8 +213,29 @@ type stats struct {
 	copied, reused int
 }
 
-// copyOnce is one copy.Image call. Progress events count transferred and reused blobs.
-func (c *Copier) copyOnce(ctx context.Context, job Job) (digest.Digest, stats, error) {
+// copyOnce is one copy with digests preserved; into a store, a manifest whose format the store
+// cannot keep is then copied again converted (reported by the second result).
+func (c *Copier) copyOnce(ctx context.Context, job Job) (digest.Digest, bool, stats, error) {
+	d, st, err := c.copyImage(ctx, job.Src, job.Dst, true)
+	var rejected types.ManifestTypeRejectedError
+	if err == nil || job.Dst.store == nil || !errors.As(err, &rejected) {
+		return d, false, st, err
+	}
+	dst, derr := job.Dst.withoutDigest()
+	if derr != nil {
+		return "", false, st, errors.Join(err, derr)
+	}
+	c.log().WithFields(logrus.Fields{"source": job.Src.String(), "reason": rejected.Error()}).
+		Info("the source manifest cannot be stored in its format; storing it converted, under a new digest")
+	d, st2, err := c.copyImage(ctx, job.Src, dst, false)
+	st.bytes += st2.bytes
+	st.copied += st2.copied
+	st.reused += st2.reused
+	return d, err == nil, st, err
+}
+
+// copyImage is one copy.Image call. Progress events count transferred and reused blobs.
+func (c *Copier) copyImage(ctx context.Context, src, dst Image, preserveDigests bool) (digest.Digest, stats, error) {
 	policy, err := signature.NewPolicyContext(&signature.Policy{
 		Default: signature.PolicyRequirements{signature.NewPRInsecureAcceptAnything()},
 	})
@@ -234,13 +260,13 @@ func (c *Copier) copyOnce(ctx context.Context, job Job) (digest.Digest, stats, e
 		}
 	}()
 	opts := &copy.Options{
-		SourceCtx:          job.Src.sys,
-		DestinationCtx:     job.Dst.sys,
+		SourceCtx:          src.sys,
+		DestinationCtx:     dst.sys,
 		ReportWriter:       io.Discard,
 		ImageListSelection: copy.CopyAllImages,
-		PreserveDigests:    true,
+		PreserveDigests:    preserveDigests,
 		// A store keeps no signatures; registry to registry keeps them.
-		RemoveSignatures:                      job.Dst.store != nil,
+		RemoveSignatures:                      dst.store != nil,
 		OptimizeDestinationImageAlreadyExists: true,
 		Progress:                              progress,
 		ProgressInterval:                      time.Second,
@@ -248,7 +274,7 @@ func (c *Copier) copyOnce(ctx context.Context, job Job) (digest.Digest, stats, e
 		// Concurrency.
 		ConcurrentBlobCopiesSemaphore: c.blobSemaphore(),
 	}
-	raw, err := copy.Image(ctx, policy, job.Dst.ref, job.Src.ref, opts)
+	raw, err := copy.Image(ctx, policy, dst.ref, src.ref, opts)
 	close(progress)
 	<-done
 	if err != nil {
@@ -256,4 +282,15 @@ func (c *Copier) copyOnce(ctx context.Context, job Job) (digest.Digest, stats, e
 	}
 	d, err := manifest.Digest(raw)
 	return d, st, err
+}
+
+// withoutDigest is the same store repository with neither tag nor digest: where a converted image
+// goes, as its digest is only known once it is written.
+func (i Image) withoutDigest() (Image, error) {
+	r, ok := i.ref.(storeRef)
+	if !ok {
+		return Image{}, fmt.Errorf("%s is not in an image store", i)
+	}
+	r.tag, r.digest = "", ""
+	return Image{ref: r, sys: i.sys, where: i.where, name: r.named.Name(), store: i.store}, nil
 }

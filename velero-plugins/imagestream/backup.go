@@ -13,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/velero-openshift/plugins/common/action"
+	"github.com/velero-openshift/plugins/common/fields"
+	"github.com/velero-openshift/plugins/common/imageref"
 	"github.com/velero-openshift/plugins/common/keys"
 	"github.com/velero-openshift/plugins/velero-plugins/imagecopy"
 )
@@ -80,9 +82,16 @@ func (b *Backup) Execute(item runtime.Unstructured, backup *velerov1.Backup) (ru
 	if len(images) == 0 {
 		return bi.Obj, nil, nil
 	}
-	missing, err := b.copy(context.Background(), bi, host, images)
+	missing, converted, err := b.copy(context.Background(), bi, host, images)
 	if err != nil {
 		return nil, nil, err
+	}
+	if err := recordConverted(bi.Obj.Object, host, converted); err != nil {
+		return nil, nil, err
+	}
+	for from, to := range converted {
+		bi.Log.WithFields(logrus.Fields{"digest": from, "storedAs": to}).
+			Infof("image copy: image %s could only be stored converted, as %s; the backed-up status names the stored digest", from, to)
 	}
 	a := bi.Obj.GetAnnotations()
 	if a == nil {
@@ -104,18 +113,19 @@ func (b *Backup) Execute(item runtime.Unstructured, backup *velerov1.Backup) (ru
 }
 
 // copy copies each distinct image once into <namespace>/<name>@<digest> of the store and returns
-// the digests missing on the source (warned about); any other failure is an error.
-func (b *Backup) copy(ctx context.Context, bi *action.BackupItem, host string, images []streamImage) ([]string, error) {
+// the digests missing on the source (warned about) and, by source digest, the new digests of
+// images stored converted; any other failure is an error.
+func (b *Backup) copy(ctx context.Context, bi *action.BackupItem, host string, images []streamImage) (missing []string, converted map[string]string, err error) {
 	if bi.Backup.Spec.StorageLocation == "" {
-		return nil, fmt.Errorf("image copy: the Backup names no storage location")
+		return nil, nil, fmt.Errorf("image copy: the Backup names no storage location")
 	}
 	store, err := b.stores.get(ctx, b.Cluster, b.Engine, bi.Backup.Namespace, bi.Backup.Spec.StorageLocation, bi.Log)
 	if err != nil {
-		return nil, fmt.Errorf("image copy: %w", err)
+		return nil, nil, fmt.Errorf("image copy: %w", err)
 	}
 	reg, err := b.Engine.OpenRegistry(host)
 	if err != nil {
-		return nil, fmt.Errorf("image copy: %w", err)
+		return nil, nil, fmt.Errorf("image copy: %w", err)
 	}
 	repo := bi.Obj.GetNamespace() + "/" + bi.Obj.GetName()
 	var jobs []imagecopy.Job
@@ -130,11 +140,11 @@ func (b *Backup) copy(ctx context.Context, bi *action.BackupItem, host string, i
 		}
 		src, err := reg.Image(im.Ref.Repository, im.Digest)
 		if err != nil {
-			return nil, fmt.Errorf("image copy: tag %q (%s): %w", im.Tag, im.Field, err)
+			return nil, nil, fmt.Errorf("image copy: tag %q (%s): %w", im.Tag, im.Field, err)
 		}
 		dst, err := store.Image(repo, im.Digest)
 		if err != nil {
-			return nil, fmt.Errorf("image copy: tag %q (%s): %w", im.Tag, im.Field, err)
+			return nil, nil, fmt.Errorf("image copy: tag %q (%s): %w", im.Tag, im.Field, err)
 		}
 		index[key] = len(jobs)
 		jobs = append(jobs, imagecopy.Job{Src: src, Dst: dst})
@@ -145,12 +155,15 @@ func (b *Backup) copy(ctx context.Context, bi *action.BackupItem, host string, i
 	log.WithField("images", len(jobs)).Info("image copy: backing up the image stream's internal images")
 	results := b.Engine.CopyAll(ctx, log, jobs)
 	stored := map[string]bool{} // a digest copied from one repository is stored, whatever another says
+	converted = map[string]string{}
 	for i, r := range results {
 		if r.Err == nil {
 			stored[digests[i]] = true
+			if r.Converted {
+				converted[digests[i]] = r.Digest.String()
+			}
 		}
 	}
-	var missing []string
 	var errs []string
 	for i, r := range results {
 		if r.Err == nil || stored[digests[i]] {
@@ -166,8 +179,47 @@ func (b *Backup) copy(ctx context.Context, bi *action.BackupItem, host string, i
 		errs = append(errs, fmt.Sprintf("tag %s image %s: %v", strings.Join(tagsOf[i], ","), d, r.Err))
 	}
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("image copy from %s to %s failed for %d of %d images: %s", reg, store, len(errs), len(jobs), strings.Join(errs, "; "))
+		return nil, nil, fmt.Errorf("image copy from %s to %s failed for %d of %d images: %s", reg, store, len(errs), len(jobs), strings.Join(errs, "; "))
 	}
 	sort.Strings(missing)
-	return slices.Compact(missing), nil
+	return slices.Compact(missing), converted, nil
+}
+
+// recordConverted points the status history entries of the internal images stored converted at
+// their stored digests (image and the digest of dockerImageReference), so the restore pushes
+// and references the image that exists.
+func recordConverted(obj map[string]any, host string, converted map[string]string) error {
+	if len(converted) == 0 {
+		return nil
+	}
+	status, _, err := fields.NestedObject(obj, "", "status")
+	if err != nil {
+		return err
+	}
+	tags, err := fields.Objects(status, "status", "tags")
+	if err != nil {
+		return err
+	}
+	for i, tag := range tags {
+		items, err := fields.Objects(tag, fmt.Sprintf("status.tags[%d]", i), "items")
+		if err != nil {
+			return err
+		}
+		for _, item := range items {
+			ref, _ := item["dockerImageReference"].(string)
+			if !imageref.IsInternal(ref, host) {
+				continue
+			}
+			img, _ := item["image"].(string)
+			if to, ok := converted[img]; ok {
+				item["image"] = to
+			}
+			if at := strings.LastIndex(ref, "@"); at >= 0 {
+				if to, ok := converted[ref[at+1:]]; ok {
+					item["dockerImageReference"] = ref[:at+1] + to
+				}
+			}
+		}
+	}
+	return nil
 }

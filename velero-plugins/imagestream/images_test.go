@@ -12,6 +12,7 @@ import (
 
 	"github.com/docker/distribution/registry/api/errcode"
 	v2 "github.com/docker/distribution/registry/api/v2"
+	"github.com/opencontainers/go-digest"
 	"github.com/sirupsen/logrus"
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -118,6 +119,7 @@ type fakeEngine struct {
 	creds    [][]byte
 	storeErr error
 	fail     map[string]error
+	convert  map[string]string // source digest -> the digest it is stored as, converted
 	onCopy   func()
 }
 
@@ -144,6 +146,11 @@ func (f *fakeEngine) engine() Engine {
 				f.jobs = append(f.jobs, copied{j.Src.Name(), j.Dst.Name()})
 				f.dstWhere = append(f.dstWhere, j.Dst.String())
 				out[i] = imagecopy.Result{Job: j}
+				for from, to := range f.convert {
+					if strings.HasSuffix(j.Src.Name(), "@"+from) {
+						out[i].Converted, out[i].Digest = true, digest.Digest(to)
+					}
+				}
 				for d, err := range f.fail {
 					if strings.Contains(j.Src.Name(), d) {
 						out[i].Err = fmt.Errorf("copy %s to %s: %w", j.Src, j.Dst, err)
@@ -627,5 +634,32 @@ func TestBackupDigestStoredFromAnotherRepositoryIsNotMissing(t *testing.T) {
 	}
 	if got := out.GetAnnotations()[keys.ImageCopyMissing]; got != dg("f") {
 		t.Errorf("%s = %q, want only %s once", keys.ImageCopyMissing, got, dg("f"))
+	}
+}
+
+func TestBackupRecordsConvertedDigests(t *testing.T) {
+	b, _, fe, env, logs := newBackupUnderTest(t, true, nil)
+	is := stream(nil)
+	is.Object["status"] = map[string]any{"tags": []any{
+		map[string]any{"tag": "x", "items": []any{item(src+"/app/web@"+dg("a"), dg("a"), 2), item(src+"/app/web@"+dg("b"), dg("b"), 1)}},
+		map[string]any{"tag": "y", "items": []any{item(src+"/shared/base@"+dg("a"), dg("a"), 1), item("quay.io/x/y@"+dg("a"), dg("a"), 1)}},
+	}}
+	fe.convert = map[string]string{dg("a"): dg("c")}
+	out, err := runBackup(t, b, env, is, backupWithLocation(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []any{
+		map[string]any{"tag": "x", "items": []any{item(src+"/app/web@"+dg("c"), dg("c"), 2), item(src+"/app/web@"+dg("b"), dg("b"), 1)}},
+		// The same image from another internal repository was stored (once) converted as well;
+		// an external reference is not in the backup and keeps its digest.
+		map[string]any{"tag": "y", "items": []any{item(src+"/shared/base@"+dg("c"), dg("c"), 1), item("quay.io/x/y@"+dg("a"), dg("a"), 1)}},
+	}
+	got, _, _ := unstructured.NestedSlice(out.Object, "status", "tags")
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("status.tags\n%v\nwant\n%v", got, want)
+	}
+	if !strings.Contains(logs.String(), dg("a")) || !strings.Contains(logs.String(), "converted") {
+		t.Errorf("conversion not logged:\n%s", logs)
 	}
 }
