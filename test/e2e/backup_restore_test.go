@@ -208,11 +208,9 @@ var checks = []check{
 		expect(t, "BC output.pushSecret", str(t, bc, "spec", "output", "pushSecret", "name"), s.Minted)
 		expect(t, "BC dockerStrategy.pullSecret", str(t, bc, "spec", "strategy", "dockerStrategy", "pullSecret", "name"), s.Minted)
 	}},
-	{name: "generated route host cleared, custom host kept", requires: []string{actCommonBackup, actRouteRestore}, run: func(ctx context.Context, t *testing.T, s *scenario) {
+	{name: "generated route host cleared, custom host kept", requires: []string{actRouteRestore}, run: func(ctx context.Context, t *testing.T, s *scenario) {
 		gen := s.get(ctx, t, routesGVR, "generated")
 		expect(t, "generated route spec.host (was "+s.Sample.GeneratedHost+" on A)", str(t, gen, "spec", "host"), "")
-		expect(t, "route annotation "+annBackupRegistryHostname, gen.GetAnnotations()[annBackupRegistryHostname], s.A.Registry)
-		expect(t, "route annotation openshift.io/backup-apps-domain", gen.GetAnnotations()["openshift.io/backup-apps-domain"], s.A.AppsDomain)
 		custom := s.get(ctx, t, routesGVR, "custom")
 		expect(t, "custom route spec.host (stale generated annotation)", str(t, custom, "spec", "host"), s.Sample.CustomHost)
 	}},
