@@ -16,7 +16,9 @@
 #   kube-apiserver A, B                           self-signed cert (SAN 127.0.0.1), static admin
 #                                                 token (system:masters), RBAC, OpenShift CRDs
 #   versitygw (S3, posix backend)                 bucket "velero", SigV4 credentials checked
-#   registry A, B (distribution v3)               each cluster's "internal registry" host
+#   registry A, B (distribution v3)               each cluster's "internal registry" host: HTTPS
+#                                                 with its own CA, htpasswd auth (Velero's plugin
+#                                                 logs in with a token file, the tests as e2e-admin)
 #   velero A, B (server, out of cluster)          plugin dir: velero-plugin-for-aws +
 #                                                 openshift-velero-plugin
 #
@@ -221,10 +223,31 @@ EOF
   log "S3 (versitygw) ready on 127.0.0.1:$S3_PORT, bucket $BUCKET"
 }
 
+# start_registry CLUSTER: the cluster's "internal registry" over HTTPS with its own CA (as the
+# service CA signs OpenShift's registry certificate) and htpasswd authentication. Two users:
+# "serviceaccount", whose password is the token in $dir/token that Velero's openshift plugin reads
+# (OPENSHIFT_IMAGESTREAM_TOKEN_FILE; the plugin sends it as bearer token and, to a registry asking
+# for basic auth, as the password of user "serviceaccount"), and "e2e-admin" for the tests
+# ($dir/credentials: one "user:password" line).
 start_registry() { # cluster
-  local c=$1 dir=$E2E_DIR/$1/registry port
+  local c=$1 dir=$E2E_DIR/$1/registry port token admin
   free_port port
   mkdir -p "$dir/data"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 -subj "/CN=e2e-registry-ca-$c" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$dir/ca.key" -out "$dir/ca.crt" 2>/dev/null
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=e2e-registry-$c" \
+    -keyout "$dir/tls.key" -out "$dir/tls.csr" 2>/dev/null
+  openssl x509 -req -in "$dir/tls.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial -days 30 \
+    -extfile <(printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "basicConstraints=critical,CA:FALSE" \
+      "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth") -out "$dir/tls.crt" 2>/dev/null
+  rm -f "$dir/tls.csr" "$dir/ca.srl"
+  token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  admin=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  (umask 077 && printf '%s\n' "$token" >"$dir/token" && printf 'e2e-admin:%s\n' "$admin" >"$dir/credentials")
+  # bcrypt, the one hash format distribution's htpasswd accepts (build/registry/htpasswd).
+  printf 'serviceaccount:%s\ne2e-admin:%s\n' "$token" "$admin" | (cd "$ROOT/build/registry" && go run ./htpasswd) >"$dir/htpasswd" ||
+    die "registry $c: generating the htpasswd file (build/registry/htpasswd) failed"
   cat >"$dir/config.yml" <<EOF
 version: 0.1
 log:
@@ -238,11 +261,27 @@ storage:
     enabled: true
 http:
   addr: 127.0.0.1:$port
+  secret: $(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  tls:
+    certificate: $dir/tls.crt
+    key: $dir/tls.key
+auth:
+  htpasswd:
+    realm: e2e-registry-$c
+    path: $dir/htpasswd
 EOF
-  start "registry-$c" "$BIN/registry" serve "$dir/config.yml"
-  wait_for "registry-$c" 30 curl -fsS -m 2 "http://127.0.0.1:$port/v2/"
+  # No OpenTelemetry exporter: distribution v3 otherwise posts traces to localhost:4318 and logs
+  # an error each time.
+  start "registry-$c" env OTEL_TRACES_EXPORTER=none "$BIN/registry" serve "$dir/config.yml"
+  local url=https://127.0.0.1:$port/v2/ code
+  wait_for "registry-$c" 30 curl -fsS -m 2 --cacert "$dir/ca.crt" -u "e2e-admin:$admin" "$url"
+  # Authentication is required, and the plugin's token is accepted (TLS verified against the CA).
+  code=$(curl -sS -m 5 -o /dev/null -w '%{http_code}' --cacert "$dir/ca.crt" "$url")
+  [[ $code == 401 ]] || fail_component "registry-$c" "an anonymous request got HTTP $code, want 401"
+  code=$(curl -sS -m 5 -o /dev/null -w '%{http_code}' --cacert "$dir/ca.crt" -u "serviceaccount:$token" "$url")
+  [[ $code == 200 ]] || fail_component "registry-$c" "the plugin's token (user serviceaccount) got HTTP $code, want 200"
   eval "REGISTRY_${c^^}=127.0.0.1:$port"
-  log "registry $c ready on 127.0.0.1:$port"
+  log "registry $c ready on https://127.0.0.1:$port (own CA, htpasswd auth)"
 }
 
 install_cluster_objects() { # cluster
@@ -358,8 +397,12 @@ start_velero() { # cluster [plugin dir]
     # Velero 1.14 refuses a plugin binary that lists a kind it does not know (ItemBlockAction).
     extra_env+=(OPENSHIFT_VELERO_PLUGIN_ITEM_BLOCK_ACTIONS=false)
   fi
+  # The openshift plugin's image copy reaches this cluster's registry with the token and CA an
+  # in-cluster Velero has mounted (service-account token, service CA).
   start "velero-$c" env KUBECONFIG="$E2E_DIR/$c/kubeconfig" \
-    AWS_SHARED_CREDENTIALS_FILE="$E2E_DIR/s3/credentials" "${extra_env[@]}" \
+    AWS_SHARED_CREDENTIALS_FILE="$E2E_DIR/s3/credentials" \
+    OPENSHIFT_IMAGESTREAM_TOKEN_FILE="$E2E_DIR/$c/registry/token" \
+    OPENSHIFT_IMAGESTREAM_CA_FILE="$E2E_DIR/$c/registry/ca.crt" "${extra_env[@]}" \
     "$VELERO_BIN" server --namespace velero --plugin-dir "$plugin_dir" \
     --metrics-address "127.0.0.1:$metrics" --profiler-address "127.0.0.1:$profiler" \
     --backup-sync-period 5s --store-validation-frequency 10s --log-level info
@@ -383,6 +426,10 @@ APISERVER_A=https://127.0.0.1:$APISERVER_PORT_A
 APISERVER_B=https://127.0.0.1:$APISERVER_PORT_B
 REGISTRY_A=$REGISTRY_A
 REGISTRY_B=$REGISTRY_B
+REGISTRY_CA_A=$E2E_DIR/a/registry/ca.crt
+REGISTRY_CA_B=$E2E_DIR/b/registry/ca.crt
+REGISTRY_CREDENTIALS_A=$E2E_DIR/a/registry/credentials
+REGISTRY_CREDENTIALS_B=$E2E_DIR/b/registry/credentials
 APPS_DOMAIN_A=apps.a.example
 APPS_DOMAIN_B=apps.b.example
 ETCD_URL=http://127.0.0.1:$ETCD_PORT

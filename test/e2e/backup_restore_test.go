@@ -284,6 +284,10 @@ var checks = []check{
 		expect(t, "IS tag latest from", got["latest"], s.imgB("frontend:latest"))
 		expect(t, "IS tag base from", got["base"], externalBase)
 	}},
+	{name: "backup storage locations still Available after the image backup", requires: []string{actISBackup}, run: checkLocationsAvailable},
+	{name: "ImageStream images in B's registry: same digests, each tag on its newest generation", requires: []string{actISBackup, actISRestore}, run: checkImagesInRegistry},
+	{name: "ImageStreams with images: references rewritten, labels, annotations and lookupPolicy kept", requires: []string{actCommonBackup, actCommonRestore, actISRestore}, run: checkImageStreamsWithImages},
+	{name: "pod and Deployment run the restored images, same digests", requires: []string{actPodRestore, actWorkloadRestore, actISBackup, actISRestore}, run: checkWorkloadsRunRestoredImages},
 	{name: "ImageStreamTags: internal skipped, reference kept", requires: []string{actISTagRestore}, run: func(ctx context.Context, t *testing.T, s *scenario) {
 		s.absent(ctx, t, imageStreamTagsGVR, istagInternal)
 		ref := s.get(ctx, t, imageStreamTagsGVR, istagReference)
@@ -325,6 +329,9 @@ func TestBackupOnARestoreOnB(t *testing.T) {
 	ns := "e2e-app-" + suffix
 	smp := createSampleApp(ctx, t, a, ns)
 	step("sample app created on A")
+	smp.Images = createImageSample(ctx, t, a, ns)
+	enableImageBackup(ctx, t, a)
+	step("images pushed to A")
 
 	backup := RunBackup(ctx, t, a, "e2e-"+suffix, ns)
 	if backup.Status.Phase != velerov1.BackupPhaseCompleted || backup.Status.Errors != 0 || backup.Status.Warnings != 0 {
@@ -333,6 +340,7 @@ func TestBackupOnARestoreOnB(t *testing.T) {
 	}
 	t.Logf("backup %s on A: %s, %d items", backup.Name, backup.Status.Phase, itemsBackedUp(backup))
 	step("backup on A")
+	t.Run("backup stored the images under <prefix>/"+imageStoreDir, func(t *testing.T) { checkImagesInBucket(ctx, t, env, a, ns, smp.Images) })
 	WaitBackupSynced(ctx, t, b, backup.Name)
 	step("backup synced to B")
 

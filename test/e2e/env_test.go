@@ -74,6 +74,10 @@ type Cluster struct {
 	Config     *rest.Config
 	Kube       kubernetes.Interface
 	Dynamic    dynamic.Interface
+
+	// RegistryCA is the registry's CA (PEM file), RegistryCredentials a file holding the tests'
+	// "user:password" for it: HTTPS and authentication are required, as on OpenShift.
+	RegistryCA, RegistryCredentials string
 }
 
 func newCluster(t testing.TB, env Env, name string) *Cluster {
@@ -86,6 +90,7 @@ func newCluster(t testing.TB, env Env, name string) *Cluster {
 		Kubeconfig: env.Get(t, "KUBECONFIG_"+up),
 		LogFile:    filepath.Join(env.Get(t, "LOG_DIR"), "velero-"+name+".log"),
 	}
+	c.RegistryCA, c.RegistryCredentials = env.Get(t, "REGISTRY_CA_"+up), env.Get(t, "REGISTRY_CREDENTIALS_"+up)
 	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
 	if err != nil {
 		t.Fatalf("cluster %s: %v", name, err)

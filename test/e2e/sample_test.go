@@ -75,6 +75,7 @@ var (
 type sample struct {
 	GeneratedHost string // generated route host on A
 	CustomHost    string
+	Images        *imageSample // images in A's registry and the streams and workloads using them
 }
 
 func ownerRef(apiVersion, kind, name string, uid types.UID) []metav1.OwnerReference {

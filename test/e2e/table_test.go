@@ -34,6 +34,8 @@ var changeRows = []tableRow{
 	{"BuildConfig from", buildConfigsGVR, bcName, []string{"spec", "strategy", "dockerStrategy", "from", "name"}},
 	{"BuildConfig push secret", buildConfigsGVR, bcName, []string{"spec", "output", "pushSecret", "name"}},
 	{"ImageStream tag latest", imageStreamsGVR, isName, []string{"spec", "tags", "0", "from", "name"}},
+	{"ImageStream runtime tag prod ns", imageStreamsGVR, isRuntime, []string{"spec", "tags", "1", "from", "namespace"}},
+	{"Deployment images image", gvr("apps", "v1", "deployments"), imagesWorkload, []string{"spec", "template", "spec", "containers", "0", "image"}},
 	{"route generated host", routesGVR, "generated", []string{"spec", "host"}},
 	{"route custom host", routesGVR, "custom", []string{"spec", "host"}},
 	{"service lb externalIPs", gvr("", "v1", "services"), lbServiceName, []string{"spec", "externalIPs"}},

@@ -4,7 +4,8 @@
 //
 // The store side is distribution's registry storage layer (github.com/distribution/distribution/v3
 // registry/storage) over the storage driver the location's provider selects (S3-compatible,
-// Azure, GCS, or a local directory), rooted at <prefix>/images/ of the location. The copy is
+// Azure, GCS, or a local directory), rooted at <prefix>/plugins/openshift-velero-plugin/images/
+// of the location (ImagesDir: Velero tolerates no other top-level folder there). The copy is
 // containers/image's copy.Image between the docker:// transport (the registry) and a transport
 // of this package implemented directly over the store's repositories: layers stream from one end
 // to the other with bounded memory.

@@ -246,11 +246,11 @@ func TestBackupRestoreThroughS3(t *testing.T) {
 		t.Errorf("store holds %d manifests, want 9", n)
 	}
 
-	// The objects are under <prefix>/images/ of the bucket, nothing else was written.
+	// The objects are under <prefix>/<ImagesDir>/ of the bucket, nothing else was written.
 	keys := listKeys(t, s3)
 	for _, k := range keys {
-		if !strings.HasPrefix(k, "cluster-a/velero/images/docker/registry/v2/") {
-			t.Errorf("object %q outside <prefix>/images/", k)
+		if !strings.HasPrefix(k, "cluster-a/velero/"+ImagesDir+"/docker/registry/v2/") {
+			t.Errorf("object %q outside <prefix>/%s/", k, ImagesDir)
 		}
 	}
 

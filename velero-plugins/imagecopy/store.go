@@ -41,11 +41,15 @@ import (
 )
 
 // ImagesDir is the folder under the location's prefix that holds the image store, so images
-// never collide with Velero's own objects (backups/, restores/, kopia/, ...).
-const ImagesDir = "images"
+// never collide with Velero's own objects (backups/, restores/, kopia/, ...). It is inside
+// plugins/, the one top-level folder Velero reserves for plugins: Velero accepts nothing but its
+// own top-level folders under a location's prefix (backups, restores, restic, kopia, metadata,
+// plugins) and marks a location holding any other one Unavailable ("Backup store contains
+// invalid top-level directories"), after which it refuses backups to it and syncs none from it.
+const ImagesDir = "plugins/openshift-velero-plugin/images"
 
 // ProviderFilesystem selects a local directory instead of an object store: config "path" is the
-// base directory; the store lives in <path>/<bucket>/<prefix>/images. For tests and local use.
+// base directory; the store lives in <path>/<bucket>/<prefix>/<ImagesDir>. For tests and local use.
 const ProviderFilesystem = "filesystem"
 
 // Store is an image store inside a backup storage location: distribution's registry storage

@@ -41,7 +41,7 @@ func TestDriverConfig(t *testing.T) {
 			bsl:    bslFor("aws", "b", "pre/fix", map[string]string{"s3Url": "http://minio:9000", "s3ForcePathStyle": "true"}),
 			creds:  creds,
 			driver: "s3aws",
-			want: map[string]any{"bucket": "b", "chunksize": 5 << 20, "rootdirectory": "/pre/fix/images", "regionendpoint": "http://minio:9000",
+			want: map[string]any{"bucket": "b", "chunksize": 5 << 20, "rootdirectory": "/pre/fix/plugins/openshift-velero-plugin/images", "regionendpoint": "http://minio:9000",
 				"region": "us-east-1", "forcepathstyle": true, "accesskey": "AK", "secretkey": "SK"},
 		},
 		{
@@ -49,7 +49,7 @@ func TestDriverConfig(t *testing.T) {
 			bsl:    bslFor("velero.io/aws", "b", "", map[string]string{"region": "eu-west-1", "profile": "other", "serverSideEncryption": "aws:kms", "kmsKeyId": "k1", "insecureSkipTLSVerify": "true"}),
 			creds:  creds,
 			driver: "s3aws",
-			want: map[string]any{"bucket": "b", "chunksize": 5 << 20, "rootdirectory": "/images", "region": "eu-west-1", "accesskey": "AK2", "secretkey": "SK2",
+			want: map[string]any{"bucket": "b", "chunksize": 5 << 20, "rootdirectory": "/plugins/openshift-velero-plugin/images", "region": "eu-west-1", "accesskey": "AK2", "secretkey": "SK2",
 				"encrypt": true, "keyid": "k1", "skipverify": true},
 		},
 		{name: "aws without region", bsl: bslFor("aws", "b", "", nil), wantErr: `"region" is required`},
@@ -60,7 +60,7 @@ func TestDriverConfig(t *testing.T) {
 			bsl:    bslFor("azure", "c", "p", map[string]string{"storageAccount": "acct", "storageAccountKeyEnvVar": "AZURE_STORAGE_ACCOUNT_ACCESS_KEY"}),
 			creds:  []byte("AZURE_STORAGE_ACCOUNT_ACCESS_KEY=a2V5\nAZURE_CLOUD_NAME=AzurePublicCloud\n"),
 			driver: "azure",
-			want: map[string]any{"accountname": "acct", "container": "c", "rootdirectory": "/p/images", "accountkey": "a2V5",
+			want: map[string]any{"accountname": "acct", "container": "c", "rootdirectory": "/p/plugins/openshift-velero-plugin/images", "accountkey": "a2V5",
 				"credentials": map[string]any{"type": "shared_key"}},
 		},
 		{
@@ -68,7 +68,7 @@ func TestDriverConfig(t *testing.T) {
 			bsl:    bslFor("azure", "c", "", map[string]string{"storageAccount": "acct"}),
 			creds:  []byte("AZURE_TENANT_ID=t\nAZURE_CLIENT_ID=c\nAZURE_CLIENT_SECRET=s\nAZURE_CLOUD_NAME=AzureChinaCloud\n"),
 			driver: "azure",
-			want: map[string]any{"accountname": "acct", "container": "c", "rootdirectory": "/images", "realm": "core.chinacloudapi.cn",
+			want: map[string]any{"accountname": "acct", "container": "c", "rootdirectory": "/plugins/openshift-velero-plugin/images", "realm": "core.chinacloudapi.cn",
 				"credentials": map[string]any{"type": "client_secret", "clientid": "c", "tenantid": "t", "secret": "s"}},
 		},
 		{
@@ -76,12 +76,12 @@ func TestDriverConfig(t *testing.T) {
 			bsl:    bslFor("gcp", "g", "x", nil),
 			creds:  []byte(`{"type":"service_account","client_email":"e@x"}`),
 			driver: "gcs",
-			want: map[string]any{"bucket": "g", "rootdirectory": "/x/images",
+			want: map[string]any{"bucket": "g", "rootdirectory": "/x/plugins/openshift-velero-plugin/images",
 				"credentials": map[any]any{"type": "service_account", "client_email": "e@x"}},
 		},
 		{
 			name: "filesystem", bsl: bslFor(ProviderFilesystem, "b", "p", map[string]string{"path": "/data"}), driver: "filesystem",
-			want: map[string]any{"rootdirectory": "/data/b/p/images"},
+			want: map[string]any{"rootdirectory": "/data/b/p/plugins/openshift-velero-plugin/images"},
 		},
 		{name: "unknown provider", bsl: bslFor("ibm", "b", "", nil), wantErr: `provider "ibm" is not supported`},
 	} {
