@@ -208,9 +208,8 @@ func (s *Store) noteBlob(d digest.Digest, repo reference.Named) {
 // linkExisting makes a blob the store already holds for another repository part of repo,
 // without uploading it. With a repository known (in this process) to hold it, that is
 // distribution's cross-repository mount. Otherwise, if the store has the blob at all (from an
-// earlier backup), the repository's link to it is written the way distribution's linkBlob does
-// (a "link" file holding the digest, see registry/storage/paths.go), and checked through the
-// storage layer before it is trusted. It reports false when the store does not have the blob.
+// earlier backup), it is linked into repo with linkStored. It reports false when the store does
+// not have the blob.
 func (s *Store) linkExisting(ctx context.Context, repo distribution.Repository, d digest.Digest) (imgspecv1.Descriptor, bool, error) {
 	s.mu.Lock()
 	from, ok := s.known[d]
@@ -230,23 +229,61 @@ func (s *Store) linkExisting(ctx context.Context, repo distribution.Repository, 
 			}
 		}
 	}
-	if _, err := s.ns.BlobStatter().Stat(ctx, d); err != nil {
+	desc, err := s.ns.BlobStatter().Stat(ctx, d)
+	if err != nil {
 		if errors.Is(err, distribution.ErrBlobUnknown) {
 			return imgspecv1.Descriptor{}, false, nil
 		}
 		return imgspecv1.Descriptor{}, false, fmt.Errorf("checking blob %s: %w", d, err)
 	}
-	link := path.Join("/docker/registry/v2/repositories", repo.Named().Name(), "_layers", d.Algorithm().String(), d.Encoded(), "link")
-	if err := s.driver.PutContent(ctx, link, []byte(d.String())); err != nil {
-		return imgspecv1.Descriptor{}, false, fmt.Errorf("linking blob %s: %w", d, err)
-	}
-	desc, err := repo.Blobs(ctx).Stat(ctx, d)
-	if err != nil {
-		s.log.WithError(err).WithField("blob", d).Warn("linking a stored blob did not work; uploading it")
-		return imgspecv1.Descriptor{}, false, nil
+	if err := linkStored(ctx, repo, desc); err != nil {
+		return imgspecv1.Descriptor{}, false, err
 	}
 	s.noteBlob(d, repo.Named())
 	return desc, true, nil
+}
+
+// linkStored links a blob whose bytes are in the store's global blob store (desc as the store's
+// BlobStatter reports it) into repo, with distribution's own API for that: a cross-repository
+// mount whose source descriptor is given (distribution.CreateOptions.Mount.Stat), for which
+// linkedBlobStore.Create skips the source repository check, writes the repository's link
+// (_layers/<algorithm>/<hex>/link) and reports distribution.ErrBlobMounted.
+func linkStored(ctx context.Context, repo distribution.Repository, desc imgspecv1.Descriptor) error {
+	self, err := reference.WithDigest(repo.Named(), desc.Digest)
+	if err != nil {
+		return err
+	}
+	bw, err := repo.Blobs(ctx).Create(ctx, mountStored{from: self, desc: desc})
+	var mounted distribution.ErrBlobMounted
+	switch {
+	case errors.As(err, &mounted):
+		return nil
+	case err != nil:
+		return fmt.Errorf("linking blob %s into %s: %w", desc.Digest, repo.Named().Name(), err)
+	default:
+		// Writing the link failed and distribution fell back to starting an upload (it does not
+		// return the mount's error).
+		_ = bw.Cancel(context.WithoutCancel(ctx))
+		return fmt.Errorf("linking blob %s into %s failed", desc.Digest, repo.Named().Name())
+	}
+}
+
+// mountStored is a distribution.BlobCreateOption: storage.WithMountFrom plus the descriptor of
+// the stored blob, which the caller has checked.
+type mountStored struct {
+	from reference.Canonical
+	desc imgspecv1.Descriptor
+}
+
+func (m mountStored) Apply(v any) error {
+	opts, ok := v.(*distribution.CreateOptions)
+	if !ok {
+		return fmt.Errorf("unexpected blob create options type %T", v)
+	}
+	opts.Mount.ShouldMount = true
+	opts.Mount.From = m.from
+	opts.Mount.Stat = &m.desc
+	return nil
 }
 
 // ---------------------------------------------------------------- location -> driver
