@@ -2,10 +2,11 @@
 
 package imagecopy
 
-// Benchmarks against the same real components as the integration tests:
+// Benchmarks against the same real components as the integration tests (the -imagecopy.* flags
+// go after the package: go test stops reading its own flags at one it does not know):
 //
-//	go test -tags containers_image_openpgp -run '^$' -bench . -benchtime 3x ./velero-plugins/imagecopy/
-//	go test -tags containers_image_openpgp -run '^$' -bench . -benchtime 1x -imagecopy.size 1GiB ./velero-plugins/imagecopy/
+//	go test -tags containers_image_openpgp,integration -run '^$' -bench . -benchtime 3x ./velero-plugins/imagecopy/
+//	go test -tags containers_image_openpgp,integration -run '^$' -bench . -benchtime 1x ./velero-plugins/imagecopy/ -imagecopy.size 1GiB
 //
 // BenchmarkBackupToS3: registry -> S3 store copy of one image, and in the same iteration a raw
 // PutObject of the same blob files (read from the source registry's disk) to the same server,

@@ -532,6 +532,7 @@ type countingDriver struct {
 	storagedriver.StorageDriver
 	written atomic.Int64
 	puts    atomic.Int64 // PutContent calls (links, manifests, tags)
+	uploads atomic.Int64 // Writer and PutContent calls under a repository's _uploads/
 
 	hookAt   int64
 	hookOnce sync.Once
@@ -546,13 +547,21 @@ func (d *countingDriver) add(n int) {
 	}
 }
 
+func (d *countingDriver) notePath(path string) {
+	if strings.Contains(path, "/_uploads/") {
+		d.uploads.Add(1)
+	}
+}
+
 func (d *countingDriver) PutContent(ctx context.Context, path string, content []byte) error {
 	d.puts.Add(1)
+	d.notePath(path)
 	d.add(len(content))
 	return d.StorageDriver.PutContent(ctx, path, content)
 }
 
 func (d *countingDriver) Writer(ctx context.Context, path string, appendMode bool) (storagedriver.FileWriter, error) {
+	d.notePath(path)
 	w, err := d.StorageDriver.Writer(ctx, path, appendMode)
 	if err != nil {
 		return nil, err

@@ -3,14 +3,18 @@
 package imagecopy
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/aws/aws-sdk-go/service/s3"
@@ -20,6 +24,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
+	"go.podman.io/image/v5/types"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -247,11 +252,21 @@ func TestBackupRestoreThroughS3(t *testing.T) {
 	}
 
 	// The objects are under <prefix>/<ImagesDir>/ of the bucket, nothing else was written.
+	// Blobs went straight to their final paths: no upload folders, no unfinished uploads.
 	keys := listKeys(t, s3)
 	for _, k := range keys {
 		if !strings.HasPrefix(k, "cluster-a/velero/"+ImagesDir+"/docker/registry/v2/") {
 			t.Errorf("object %q outside <prefix>/%s/", k, ImagesDir)
 		}
+		if strings.Contains(k, "/_uploads/") {
+			t.Errorf("object %q: an upload folder was written", k)
+		}
+	}
+	if u := multipartUploads(t, s3); len(u) > 0 {
+		t.Errorf("unfinished multipart uploads left: %v", u)
+	}
+	if n := counter.uploads.Load(); n > 0 {
+		t.Errorf("%d objects written under _uploads/ (blobs with known digests go to their final path)", n)
 	}
 
 	// Restore into another registry from a freshly opened store (as a restore would).
@@ -307,6 +322,126 @@ func listKeys(t *testing.T, s *testS3) []string {
 			return keys
 		}
 		token = out.NextContinuationToken
+	}
+}
+
+func multipartUploads(t *testing.T, s *testS3) []string {
+	t.Helper()
+	out, err := s.client(s.secretKey).ListMultipartUploads(&s3.ListMultipartUploadsInput{Bucket: &s.bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, u := range out.Uploads {
+		keys = append(keys, *u.Key)
+	}
+	return keys
+}
+
+// TestPutBlobDirectRejects: on S3 a blob with a known digest streams straight to its final path;
+// bytes that do not match the claimed digest or size, or a stream that fails, leave nothing
+// there (the multipart upload is aborted), no link in the repository and no upload folder, and
+// do not disturb the same blob already stored.
+func TestPutBlobDirectRejects(t *testing.T) {
+	s3 := startS3(t)
+	ctx := context.Background()
+	store, err := OpenStore(ctx, s3.bsl("default", "p"), StoreOptions{Credentials: s3.credentials(s3.secretKey)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !store.direct {
+		t.Fatal("the S3 store does not write blobs directly")
+	}
+	img, _ := store.Image("direct/app", "v1")
+	dst, err := img.ref.NewImageDestination(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := img.ref.(storeRef).repository(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// More than one 5 MiB part, so parts are uploaded before the verdict.
+	good := make([]byte, 7*mib)
+	_, _ = rand.Read(good)
+	bad := bytes.Clone(good)
+	bad[6*mib] ^= 1
+	want := digest.FromBytes(good)
+
+	dataKey := func(d digest.Digest) string {
+		return "p/" + ImagesDir + "/docker/registry/v2/blobs/sha256/" + d.Encoded()[:2] + "/" + d.Encoded() + "/data"
+	}
+	present := func(d digest.Digest) bool {
+		return slices.Contains(listKeys(t, s3), dataKey(d))
+	}
+	checkNothingLeft := func(name string) {
+		t.Helper()
+		if present(want) {
+			t.Errorf("%s: blob data at its final path", name)
+		}
+		if _, err := repo.Blobs(ctx).Stat(ctx, want); !errors.Is(err, distribution.ErrBlobUnknown) {
+			t.Errorf("%s: blob linked into the repository (%v)", name, err)
+		}
+		if u := multipartUploads(t, s3); len(u) > 0 {
+			t.Errorf("%s: unfinished multipart uploads: %v", name, u)
+		}
+		for _, k := range listKeys(t, s3) {
+			if strings.Contains(k, "/_uploads/") {
+				t.Errorf("%s: upload folder object %s", name, k)
+			}
+		}
+	}
+
+	for _, tc := range []struct {
+		name   string
+		stream io.Reader
+		size   int64
+		errIs  error
+	}{
+		{"bytes not matching the digest", bytes.NewReader(bad), int64(len(bad)), nil},
+		{"bytes not matching the digest, size unknown", bytes.NewReader(bad), -1, nil},
+		{"more bytes than the size", bytes.NewReader(append(bytes.Clone(good), 0)), int64(len(good)), nil},
+		{"fewer bytes than the size", bytes.NewReader(good[:6*mib]), int64(len(good)), nil},
+		{"stream fails", io.MultiReader(bytes.NewReader(good[:6*mib]), iotest.ErrReader(io.ErrUnexpectedEOF)), int64(len(good)), io.ErrUnexpectedEOF},
+	} {
+		_, err := dst.PutBlob(ctx, tc.stream, types.BlobInfo{Digest: want, Size: tc.size}, nil, false)
+		t.Logf("%s: %v", tc.name, err)
+		if err == nil {
+			t.Errorf("%s: accepted", tc.name)
+		}
+		if tc.errIs != nil && !errors.Is(err, tc.errIs) {
+			t.Errorf("%s: error %v is not %v", tc.name, err, tc.errIs)
+		}
+		checkNothingLeft(tc.name)
+	}
+	if store.BytesWritten() != 0 {
+		t.Errorf("rejected blobs counted as written: %d bytes", store.BytesWritten())
+	}
+
+	// The right bytes are stored and linked; then a wrong upload of the same digest (as a
+	// concurrent or later copy could attempt) is refused without touching the stored blob.
+	info, err := dst.PutBlob(ctx, bytes.NewReader(good), types.BlobInfo{Digest: want, Size: int64(len(good))}, nil, false)
+	if err != nil || info.Digest != want || info.Size != int64(len(good)) {
+		t.Fatalf("storing the blob: %+v %v", info, err)
+	}
+	if !present(want) {
+		t.Fatalf("stored blob not at %s: the absence checks above looked at the wrong key", dataKey(want))
+	}
+	if _, err := dst.PutBlob(ctx, bytes.NewReader(bad), types.BlobInfo{Digest: want, Size: int64(len(bad))}, nil, false); err == nil {
+		t.Error("a blob with the wrong content was accepted over a stored one")
+	}
+	rc, err := repo.Blobs(ctx).Open(ctx, want)
+	if err != nil {
+		t.Fatalf("stored blob: %v", err)
+	}
+	v := want.Verifier()
+	n, err := io.Copy(v, rc)
+	rc.Close()
+	if err != nil || n != int64(len(good)) || !v.Verified() {
+		t.Errorf("stored blob damaged by the refused upload: %d bytes, verified %v, %v", n, v.Verified(), err)
+	}
+	if u := multipartUploads(t, s3); len(u) > 0 {
+		t.Errorf("unfinished multipart uploads: %v", u)
 	}
 }
 

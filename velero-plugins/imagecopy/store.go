@@ -61,6 +61,10 @@ type Store struct {
 	ns     distribution.Namespace
 	log    logrus.FieldLogger
 
+	// direct: blobs with a known digest are streamed straight to their final path (see
+	// directWrites) instead of through distribution's upload-then-move blob writer.
+	direct bool
+
 	mu    sync.Mutex
 	known map[digest.Digest]reference.Named // blobs this process wrote or saw, by repository
 
@@ -134,7 +138,7 @@ func NewStore(ctx context.Context, desc string, drv storagedriver.StorageDriver,
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", desc, err)
 	}
-	return &Store{desc: desc, driver: drv, ns: ns, log: log, known: map[digest.Digest]reference.Named{}}, nil
+	return &Store{desc: desc, driver: drv, ns: ns, log: log, direct: directWrites(drv), known: map[digest.Digest]reference.Named{}}, nil
 }
 
 // String describes the location (provider, bucket, prefix, endpoint), never credentials.
@@ -212,9 +216,8 @@ func (s *Store) noteBlob(d digest.Digest, repo reference.Named) {
 // linkExisting makes a blob the store already holds for another repository part of repo,
 // without uploading it. With a repository known (in this process) to hold it, that is
 // distribution's cross-repository mount. Otherwise, if the store has the blob at all (from an
-// earlier backup), the repository's link to it is written the way distribution's linkBlob does
-// (a "link" file holding the digest, see registry/storage/paths.go), and checked through the
-// storage layer before it is trusted. It reports false when the store does not have the blob.
+// earlier backup), it is linked into repo with linkStored. It reports false when the store does
+// not have the blob.
 func (s *Store) linkExisting(ctx context.Context, repo distribution.Repository, d digest.Digest) (imgspecv1.Descriptor, bool, error) {
 	s.mu.Lock()
 	from, ok := s.known[d]
@@ -234,23 +237,142 @@ func (s *Store) linkExisting(ctx context.Context, repo distribution.Repository, 
 			}
 		}
 	}
-	if _, err := s.ns.BlobStatter().Stat(ctx, d); err != nil {
+	desc, err := s.ns.BlobStatter().Stat(ctx, d)
+	if err != nil {
 		if errors.Is(err, distribution.ErrBlobUnknown) {
 			return imgspecv1.Descriptor{}, false, nil
 		}
 		return imgspecv1.Descriptor{}, false, fmt.Errorf("checking blob %s: %w", d, err)
 	}
-	link := path.Join("/docker/registry/v2/repositories", repo.Named().Name(), "_layers", d.Algorithm().String(), d.Encoded(), "link")
-	if err := s.driver.PutContent(ctx, link, []byte(d.String())); err != nil {
-		return imgspecv1.Descriptor{}, false, fmt.Errorf("linking blob %s: %w", d, err)
-	}
-	desc, err := repo.Blobs(ctx).Stat(ctx, d)
-	if err != nil {
-		s.log.WithError(err).WithField("blob", d).Warn("linking a stored blob did not work; uploading it")
-		return imgspecv1.Descriptor{}, false, nil
+	if err := linkStored(ctx, repo, desc); err != nil {
+		return imgspecv1.Descriptor{}, false, err
 	}
 	s.noteBlob(d, repo.Named())
 	return desc, true, nil
+}
+
+// linkStored links a blob whose bytes are in the store's global blob store (desc as the store's
+// BlobStatter reports it) into repo, with distribution's own API for that: a cross-repository
+// mount whose source descriptor is given (distribution.CreateOptions.Mount.Stat), for which
+// linkedBlobStore.Create skips the source repository check, writes the repository's link
+// (_layers/<algorithm>/<hex>/link) and reports distribution.ErrBlobMounted.
+func linkStored(ctx context.Context, repo distribution.Repository, desc imgspecv1.Descriptor) error {
+	self, err := reference.WithDigest(repo.Named(), desc.Digest)
+	if err != nil {
+		return err
+	}
+	bw, err := repo.Blobs(ctx).Create(ctx, mountStored{from: self, desc: desc})
+	var mounted distribution.ErrBlobMounted
+	switch {
+	case errors.As(err, &mounted):
+		return nil
+	case err != nil:
+		return fmt.Errorf("linking blob %s into %s: %w", desc.Digest, repo.Named().Name(), err)
+	default:
+		// Writing the link failed and distribution fell back to starting an upload (it does not
+		// return the mount's error).
+		_ = bw.Cancel(context.WithoutCancel(ctx))
+		return fmt.Errorf("linking blob %s into %s failed", desc.Digest, repo.Named().Name())
+	}
+}
+
+// mountStored is a distribution.BlobCreateOption: storage.WithMountFrom plus the descriptor of
+// the stored blob, which the caller has checked.
+type mountStored struct {
+	from reference.Canonical
+	desc imgspecv1.Descriptor
+}
+
+func (m mountStored) Apply(v any) error {
+	opts, ok := v.(*distribution.CreateOptions)
+	if !ok {
+		return fmt.Errorf("unexpected blob create options type %T", v)
+	}
+	opts.Mount.ShouldMount = true
+	opts.Mount.From = m.from
+	opts.Mount.Stat = &m.desc
+	return nil
+}
+
+// directWrites reports whether blobs may be written straight to their final path with the
+// driver's writer: only if nothing appears at the path before Commit and Cancel leaves an object
+// already there (the same blob, stored earlier or concurrently) alone. S3's multipart upload does
+// both. The filesystem driver truncates and writes the final file in place, Azure's deletes the
+// blob and appends to a new one that is visible while it grows, and GCS's Cancel deletes the
+// object: those keep distribution's blob writer (upload, then move).
+func directWrites(drv storagedriver.StorageDriver) bool {
+	return drv.Name() == "s3aws"
+}
+
+// blobDataPath is where distribution keeps a blob's bytes in the storage driver:
+// /docker/registry/v2/blobs/<algorithm>/<first two hex digits>/<hex>/data (blobDataPathSpec in
+// distribution's registry/storage/paths.go; the package does not export its path mapper).
+// putBlobDirect checks each blob it writes through distribution's blob statter before linking
+// it, so a change of layout fails the copy instead of storing blobs where nobody looks.
+func blobDataPath(d digest.Digest) (string, error) {
+	if err := d.Validate(); err != nil {
+		return "", err
+	}
+	hex := d.Encoded()
+	return path.Join("/docker/registry/v2/blobs", d.Algorithm().String(), hex[:2], hex, "data"), nil
+}
+
+// putBlobDirect stores a blob whose digest is known (and size, if size >= 0) and links it into
+// repo. The bytes stream straight to the blob's final path through the driver's writer, hashed on
+// the way; the writer is committed only when digest and size match, and cancelled otherwise (on
+// S3 the multipart upload is completed or aborted: the object appears whole or not at all, and
+// an object already at the path is left alone). Then the blob is checked through distribution's
+// blob statter and linked into the repository. Unlike distribution's blob writer, which uploads
+// to _uploads/<id>/data and moves the result (on S3 a server-side copy and a delete), every byte
+// is written once. Only for stores where directWrites holds.
+func (s *Store) putBlobDirect(ctx context.Context, repo distribution.Repository, stream io.Reader, want digest.Digest, size int64) (imgspecv1.Descriptor, error) {
+	p, err := blobDataPath(want)
+	if err != nil {
+		return imgspecv1.Descriptor{}, fmt.Errorf("blob digest %q: %w", want, err)
+	}
+	fw, err := s.driver.Writer(ctx, p, false)
+	if err != nil {
+		return imgspecv1.Descriptor{}, fmt.Errorf("starting upload of blob %s: %w", want, err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			if cerr := fw.Cancel(context.WithoutCancel(ctx)); cerr != nil {
+				s.log.WithError(cerr).WithField("blob", want).Debug("cancelling blob upload")
+			}
+		}
+	}()
+	digester := want.Algorithm().Digester()
+	src := stream
+	if size >= 0 {
+		src = io.LimitReader(stream, size+1) // one byte too many is enough to refuse it
+	}
+	n, err := io.Copy(fw, io.TeeReader(src, digester.Hash()))
+	if err != nil {
+		return imgspecv1.Descriptor{}, fmt.Errorf("storing blob %s: %w", want, err)
+	}
+	if size >= 0 && n != size {
+		return imgspecv1.Descriptor{}, fmt.Errorf("storing blob %s: read %d bytes, expected %d", want, n, size)
+	}
+	if got := digester.Digest(); got != want {
+		return imgspecv1.Descriptor{}, distribution.ErrBlobInvalidDigest{Digest: want, Reason: fmt.Errorf("the content's digest is %s", got)}
+	}
+	if err := fw.Commit(ctx); err != nil {
+		return imgspecv1.Descriptor{}, fmt.Errorf("committing blob %s: %w", want, err)
+	}
+	committed = true
+	_ = fw.Close() // returns the writer's buffer; nothing is left to write
+	desc, err := s.ns.BlobStatter().Stat(ctx, want)
+	if err != nil {
+		return imgspecv1.Descriptor{}, fmt.Errorf("blob %s after upload: %w", want, err)
+	}
+	if desc.Size != n {
+		return imgspecv1.Descriptor{}, fmt.Errorf("blob %s after upload: %d bytes stored, %d written", want, desc.Size, n)
+	}
+	if err := linkStored(ctx, repo, desc); err != nil {
+		return imgspecv1.Descriptor{}, err
+	}
+	return desc, nil
 }
 
 // ---------------------------------------------------------------- location -> driver

@@ -19,8 +19,8 @@ import (
 
 // This file is containers/image's public transport interfaces (ImageTransport, ImageReference,
 // ImageSource, ImageDestination) implemented directly over a distribution storage layer
-// (repositories' blobs, manifests and tags) -- no HTTP anywhere. Layers stream through
-// distribution's blob writer into the storage driver, which checks the digest at Commit.
+// (repositories' blobs, manifests and tags) -- no HTTP anywhere. Layers stream into the storage
+// driver (see PutBlob); their digest and size are checked before they are committed.
 
 // storeTransport is the transport of one Store: references parsed by it name images in that
 // store. It is not registered globally (copy.Image does not need that).
@@ -235,10 +235,12 @@ func (d *storeDestination) MustMatchRuntimeOS() bool             { return false 
 func (d *storeDestination) IgnoresEmbeddedDockerReference() bool { return true }
 func (d *storeDestination) HasThreadSafePutBlob() bool           { return true }
 
-// PutBlob streams the blob into the store: distribution's blob writer tees it into the storage
-// driver (an S3 multipart upload, a file, ...) and a digester; Commit checks digest and size
-// and only then links the blob into the repository. On any failure the upload is cancelled with a
-// context that is not cancelled, so a cancelled copy still cleans up.
+// PutBlob streams the blob into the store. With its digest known (always, when copy.Image
+// preserves digests) and a store that allows it, the bytes go straight to the blob's final path
+// (Store.putBlobDirect); otherwise through distribution's blob writer (putBlobUpload). Either
+// way digest and size are checked before the blob becomes visible and before it is linked into
+// the repository, and a failed upload is cancelled with a context that is not cancelled, so a
+// cancelled copy still cleans up.
 func (d *storeDestination) PutBlob(ctx context.Context, stream io.Reader, info types.BlobInfo, _ types.BlobInfoCache, isConfig bool) (types.BlobInfo, error) {
 	if isConfig && info.Digest != "" {
 		// copy.Image never asks TryReusingBlob about the config; do not upload it again.
@@ -249,9 +251,29 @@ func (d *storeDestination) PutBlob(ctx context.Context, stream io.Reader, info t
 			return reused, nil
 		}
 	}
+	store := d.ref.store
+	var desc imgspecv1.Descriptor
+	var err error
+	if info.Digest != "" && store.direct {
+		desc, err = store.putBlobDirect(ctx, d.repo, stream, info.Digest, info.Size)
+	} else {
+		desc, err = d.putBlobUpload(ctx, stream, info)
+	}
+	if err != nil {
+		return types.BlobInfo{}, err
+	}
+	store.noteBlob(desc.Digest, d.ref.named)
+	store.addWritten(desc.Size)
+	return types.BlobInfo{Digest: desc.Digest, Size: desc.Size, MediaType: info.MediaType}, nil
+}
+
+// putBlobUpload stores a blob through distribution's blob writer: it tees the bytes into the
+// storage driver (at _uploads/<id>/data of the repository) and a digester; Commit checks digest
+// and size, moves the data to the blob's final path and links it into the repository.
+func (d *storeDestination) putBlobUpload(ctx context.Context, stream io.Reader, info types.BlobInfo) (imgspecv1.Descriptor, error) {
 	bw, err := d.repo.Blobs(ctx).Create(ctx)
 	if err != nil {
-		return types.BlobInfo{}, fmt.Errorf("starting upload of blob %s: %w", info.Digest, err)
+		return imgspecv1.Descriptor{}, fmt.Errorf("starting upload of blob %s: %w", info.Digest, err)
 	}
 	committed := false
 	defer func() {
@@ -269,10 +291,10 @@ func (d *storeDestination) PutBlob(ctx context.Context, stream io.Reader, info t
 	}
 	n, err := bw.ReadFrom(stream)
 	if err != nil {
-		return types.BlobInfo{}, fmt.Errorf("storing blob %s: %w", info.Digest, err)
+		return imgspecv1.Descriptor{}, fmt.Errorf("storing blob %s: %w", info.Digest, err)
 	}
 	if info.Size >= 0 && n != info.Size {
-		return types.BlobInfo{}, fmt.Errorf("writing blob %s: read %d bytes, expected %d", info.Digest, n, info.Size)
+		return imgspecv1.Descriptor{}, fmt.Errorf("writing blob %s: read %d bytes, expected %d", info.Digest, n, info.Size)
 	}
 	want := info.Digest
 	if digester != nil {
@@ -280,12 +302,10 @@ func (d *storeDestination) PutBlob(ctx context.Context, stream io.Reader, info t
 	}
 	desc, err := bw.Commit(ctx, imgspecv1.Descriptor{Digest: want, Size: n, MediaType: info.MediaType})
 	if err != nil {
-		return types.BlobInfo{}, fmt.Errorf("committing blob %s: %w", want, err)
+		return imgspecv1.Descriptor{}, fmt.Errorf("committing blob %s: %w", want, err)
 	}
 	committed = true
-	d.ref.store.noteBlob(desc.Digest, d.ref.named)
-	d.ref.store.addWritten(n)
-	return types.BlobInfo{Digest: desc.Digest, Size: desc.Size, MediaType: info.MediaType}, nil
+	return desc, nil
 }
 
 // TryReusingBlob answers from the store: a blob already linked into the repository is reused; a
