@@ -9,6 +9,7 @@
 # BENCHMARKS.md. Not part of `make test`.
 #
 #   hack/bench-e2e.sh            VELERO_VERSION=1.14 hack/bench-e2e.sh for the 1.14.1 server
+#   STACK_NO_BUILD=1             use the binaries as they are; BENCH_E2E_RUNS=N runs of each kind
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -19,7 +20,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 t0=$SECONDS
-hack/build-stack.sh etcd kube-apiserver kubectl "velero-$VELERO_VERSION" velero-plugin-for-aws s3 registry plugin floor-plugin
+[[ -n ${STACK_NO_BUILD:-} ]] || hack/build-stack.sh etcd kube-apiserver kubectl "velero-$VELERO_VERSION" velero-plugin-for-aws s3 registry plugin floor-plugin
 STACK_AUDIT=1 STACK_NO_BUILD=1 hack/stack.sh up
 rm -f "$E2E_DIR/bench-e2e.md"
 go test -tags e2e,e2ebench -count=1 -v -timeout 45m -run 'TestBenchBackup$' ./test/e2e/ | grep -v '^=== '

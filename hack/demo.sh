@@ -5,6 +5,7 @@
 # what the plugins changed, and stop everything -- also on failure or Ctrl-C.
 #
 #   hack/demo.sh                 VELERO_VERSION=1.14 hack/demo.sh for the Velero 1.14.1 server
+#   STACK_NO_BUILD=1 hack/demo.sh   use the binaries as they are
 #
 # The backup and restores are the end-to-end suite's own (test/e2e), so the demo also asserts
 # every behaviour it shows. Logs stay in .e2e/logs/ afterwards.
@@ -30,7 +31,7 @@ trap 'exit 143' TERM
 
 t0=$SECONDS
 say "building what is missing (bin/stack/, bin/openshift-velero-plugin; seconds when current)"
-hack/build-stack.sh etcd kube-apiserver kubectl "velero-$VELERO_VERSION" velero-plugin-for-aws s3 registry plugin
+[[ -n ${STACK_NO_BUILD:-} ]] || hack/build-stack.sh etcd kube-apiserver kubectl "velero-$VELERO_VERSION" velero-plugin-for-aws s3 registry plugin
 say "starting the stack: etcd, kube-apiserver A and B, S3, registry A and B, Velero $VELERO_VERSION A and B"
 STACK_NO_BUILD=1 hack/stack.sh up
 rm -f "$E2E_DIR"/changes-*.txt
