@@ -193,7 +193,9 @@ func (c *Copier) copyWithRetry(ctx context.Context, job Job) Result {
 			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
 		}
 		res.Err = fmt.Errorf("copy %s to %s (attempt %d of %d): %w", job.Src, job.Dst, res.Attempts, attempts, err)
-		log.WithError(err).WithField("attempts", res.Attempts).Error("image copy failed")
+		// A warning: whether a failed copy is an error (and of what) is the caller's call; a
+		// missing source image, for one, is only a warning for the image stream backup.
+		log.WithError(err).WithField("attempts", res.Attempts).Warn("image copy failed")
 		return res
 	}
 	mibps := 0.0
