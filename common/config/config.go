@@ -24,6 +24,10 @@ const (
 	KeyRestoreRegistryHostname = "restoreRegistryHostname" // overrides the discovered registry at restore
 	KeyPullSecretWait          = "pullSecretWait"          // Go duration, e.g. "30s"; "0" disables waiting
 	KeyImageStreamBackup       = "imageStreamBackup"       // "true": copy ImageStream images at backup
+	// KeyImageRegistryInsecureSkipTLSVerify "true": do not verify the internal registry's
+	// certificate when copying ImageStream images (a registry whose certificate the service CA
+	// did not sign). Off by default; each use is logged as a warning.
+	KeyImageRegistryInsecureSkipTLSVerify = "imageRegistryInsecureSkipTLSVerify"
 )
 
 // DefaultPullSecretWait bounds how long a restore waits for the destination to mint a service
@@ -37,6 +41,8 @@ type Config struct {
 	RestoreRegistryHostname string
 	PullSecretWait          time.Duration
 	ImageStreamBackup       bool
+	// ImageRegistryInsecureSkipTLSVerify skips certificate verification of the internal registry.
+	ImageRegistryInsecureSkipTLSVerify bool
 }
 
 // Default is the configuration with no ConfigMap.
@@ -58,12 +64,17 @@ func Parse(data map[string]string) (Config, error) {
 	}
 	c.BackupRegistryHostname = strings.TrimSpace(data[KeyBackupRegistryHostname])
 	c.RestoreRegistryHostname = strings.TrimSpace(data[KeyRestoreRegistryHostname])
-	if v := strings.TrimSpace(data[KeyImageStreamBackup]); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return Config{}, fmt.Errorf("plugin config %s: %q is not true or false", KeyImageStreamBackup, v)
+	for key, dst := range map[string]*bool{
+		KeyImageStreamBackup:                  &c.ImageStreamBackup,
+		KeyImageRegistryInsecureSkipTLSVerify: &c.ImageRegistryInsecureSkipTLSVerify,
+	} {
+		if v := strings.TrimSpace(data[key]); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return Config{}, fmt.Errorf("plugin config %s: %q is not true or false", key, v)
+			}
+			*dst = b
 		}
-		c.ImageStreamBackup = b
 	}
 	if v, ok := data[KeyPullSecretWait]; ok && strings.TrimSpace(v) != "" {
 		d, err := parseDuration(strings.TrimSpace(v))

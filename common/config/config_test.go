@@ -35,6 +35,9 @@ func TestParse(t *testing.T) {
 		{"wait zero", map[string]string{KeyPullSecretWait: "0"}, func(c Config) bool { return c.PullSecretWait == 0 }, ""},
 		{"image stream backup", map[string]string{KeyImageStreamBackup: "true"}, func(c Config) bool { return c.ImageStreamBackup }, ""},
 		{"bad image stream backup", map[string]string{KeyImageStreamBackup: "yes please"}, nil, KeyImageStreamBackup},
+		{"registry TLS verified by default", map[string]string{}, func(c Config) bool { return !c.ImageRegistryInsecureSkipTLSVerify }, ""},
+		{"registry TLS verification off", map[string]string{KeyImageRegistryInsecureSkipTLSVerify: " true "}, func(c Config) bool { return c.ImageRegistryInsecureSkipTLSVerify }, ""},
+		{"bad registry TLS switch", map[string]string{KeyImageRegistryInsecureSkipTLSVerify: "sometimes"}, nil, KeyImageRegistryInsecureSkipTLSVerify},
 		{"bad wait", map[string]string{KeyPullSecretWait: "soon"}, nil, KeyPullSecretWait},
 		{"negative wait", map[string]string{KeyPullSecretWait: "-5s"}, nil, KeyPullSecretWait},
 	}

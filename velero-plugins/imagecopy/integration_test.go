@@ -563,6 +563,13 @@ func TestRegistryErrors(t *testing.T) {
 	if err == nil || res.Attempts != 1 || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("no CA: attempts %d, %v", res.Attempts, err)
 	}
+
+	// Only when configured: the same registry without its CA, certificate not verified.
+	insecure, _ := NewRegistry(RegistryOptions{Host: f.src.host, Token: f.src.token, InsecureSkipTLSVerify: true})
+	src, _ = insecure.Image("team-a/one", "v1")
+	if _, err := c.Copy(ctx, src, dst); err != nil {
+		t.Errorf("no CA, verification off: %v", err)
+	}
 }
 
 func filesystemStore(t *testing.T, dir string) *Store {

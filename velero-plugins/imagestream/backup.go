@@ -123,9 +123,9 @@ func (b *Backup) copy(ctx context.Context, bi *action.BackupItem, host string, i
 	if err != nil {
 		return nil, nil, fmt.Errorf("image copy: %w", err)
 	}
-	reg, err := b.Engine.OpenRegistry(host)
+	reg, err := openRegistry(b.Engine, host, bi.Config, bi.Log)
 	if err != nil {
-		return nil, nil, fmt.Errorf("image copy: %w", err)
+		return nil, nil, err
 	}
 	repo := bi.Obj.GetNamespace() + "/" + bi.Obj.GetName()
 	var jobs []imagecopy.Job

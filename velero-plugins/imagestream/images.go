@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/velero-openshift/plugins/common/clients"
+	"github.com/velero-openshift/plugins/common/config"
 	"github.com/velero-openshift/plugins/common/fields"
 	"github.com/velero-openshift/plugins/common/imageref"
 	"github.com/velero-openshift/plugins/velero-plugins/imagecopy"
@@ -179,8 +180,9 @@ type Streams interface {
 type Engine struct {
 	// OpenStore opens the image store of a location with its credential (may be empty).
 	OpenStore func(ctx context.Context, bsl *velerov1.BackupStorageLocation, creds []byte, log logrus.FieldLogger) (*imagecopy.Store, error)
-	// OpenRegistry prepares access to the internal registry at host.
-	OpenRegistry func(host string) (*imagecopy.Registry, error)
+	// OpenRegistry prepares access to the internal registry at host; insecure skips the
+	// verification of its certificate.
+	OpenRegistry func(host string, insecure bool) (*imagecopy.Registry, error)
 	// CopyAll copies jobs (imagecopy.Copier.CopyAll semantics: one result per job, same order).
 	CopyAll func(ctx context.Context, log logrus.FieldLogger, jobs []imagecopy.Job) []imagecopy.Result
 }
@@ -191,12 +193,13 @@ func DefaultEngine() Engine {
 		OpenStore: func(ctx context.Context, bsl *velerov1.BackupStorageLocation, creds []byte, log logrus.FieldLogger) (*imagecopy.Store, error) {
 			return imagecopy.OpenStore(ctx, bsl, imagecopy.StoreOptions{Credentials: creds, Log: log})
 		},
-		OpenRegistry: func(host string) (*imagecopy.Registry, error) {
+		OpenRegistry: func(host string, insecure bool) (*imagecopy.Registry, error) {
 			token, ca, err := serviceAccountCredentials()
 			if err != nil {
 				return nil, fmt.Errorf("registry %s: %w", host, err)
 			}
-			return imagecopy.NewRegistry(imagecopy.RegistryOptions{Host: host, Token: token, CA: ca, UserAgent: "openshift-velero-plugin"})
+			return imagecopy.NewRegistry(imagecopy.RegistryOptions{Host: host, Token: token, CA: ca,
+				InsecureSkipTLSVerify: insecure, UserAgent: "openshift-velero-plugin"})
 		},
 		CopyAll: func(ctx context.Context, log logrus.FieldLogger, jobs []imagecopy.Job) []imagecopy.Result {
 			return (&imagecopy.Copier{Log: log}).CopyAll(ctx, jobs)
@@ -381,4 +384,17 @@ func (s *stores) get(ctx context.Context, c Cluster, e Engine, namespace, name s
 	}
 	s.open[key] = st
 	return st, nil
+}
+
+// openRegistry opens the internal registry at host as the plugin config says, warning when its
+// certificate is not to be verified.
+func openRegistry(e Engine, host string, cfg config.Config, log logrus.FieldLogger) (*imagecopy.Registry, error) {
+	if cfg.ImageRegistryInsecureSkipTLSVerify {
+		log.Warnf("image copy: the certificate of registry %s is not verified (plugin config %s)", host, config.KeyImageRegistryInsecureSkipTLSVerify)
+	}
+	reg, err := e.OpenRegistry(host, cfg.ImageRegistryInsecureSkipTLSVerify)
+	if err != nil {
+		return nil, fmt.Errorf("image copy: %w", err)
+	}
+	return reg, nil
 }

@@ -120,6 +120,7 @@ type fakeEngine struct {
 	storeErr error
 	fail     map[string]error
 	convert  map[string]string // source digest -> the digest it is stored as, converted
+	insecure []bool            // per registry opened: whether its certificate is not verified
 	onCopy   func()
 }
 
@@ -132,8 +133,11 @@ func (f *fakeEngine) engine() Engine {
 			}
 			return imagecopy.OpenStore(ctx, bsl, imagecopy.StoreOptions{Credentials: creds, Log: log})
 		},
-		OpenRegistry: func(host string) (*imagecopy.Registry, error) {
-			return imagecopy.NewRegistry(imagecopy.RegistryOptions{Host: host})
+		OpenRegistry: func(host string, insecure bool) (*imagecopy.Registry, error) {
+			f.mu.Lock()
+			f.insecure = append(f.insecure, insecure)
+			f.mu.Unlock()
+			return imagecopy.NewRegistry(imagecopy.RegistryOptions{Host: host, InsecureSkipTLSVerify: insecure})
 		},
 		CopyAll: func(_ context.Context, _ logrus.FieldLogger, jobs []imagecopy.Job) []imagecopy.Result {
 			f.mu.Lock()
@@ -661,5 +665,39 @@ func TestBackupRecordsConvertedDigests(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), dg("a")) || !strings.Contains(logs.String(), "converted") {
 		t.Errorf("conversion not logged:\n%s", logs)
+	}
+}
+
+// TestRegistryTLSVerificationFollowsPluginConfig: the internal registry's certificate is verified
+// unless the plugin config switches that off, at backup and at restore, and switching it off is
+// logged as a warning.
+func TestRegistryTLSVerificationFollowsPluginConfig(t *testing.T) {
+	for _, insecure := range []bool{false, true} {
+		cfg := config.Default()
+		cfg.ImageStreamBackup = true
+		cfg.ImageRegistryInsecureSkipTLSVerify = insecure
+
+		b, _, fe, env, logs := newBackupUnderTest(t, true, nil)
+		env.Config = config.Static(cfg)
+		b.env = env
+		if _, err := runBackup(t, b, env, imagesStream(), backupWithLocation(nil)); err != nil {
+			t.Fatal(err)
+		}
+		r, _, fr, rlogs := newRestoreUnderTest(t)
+		r.env.Config = config.Static(cfg)
+		if _, err := runRestoreWith(t, r, backedUp(""), nil); err != nil {
+			t.Fatal(err)
+		}
+		for side, got := range map[string]struct {
+			opened []bool
+			logs   string
+		}{"backup": {fe.insecure, logs.String()}, "restore": {fr.insecure, rlogs.String()}} {
+			if len(got.opened) != 1 || got.opened[0] != insecure {
+				t.Errorf("%s, config %v: registry opened with insecure %v", side, insecure, got.opened)
+			}
+			if warned := strings.Contains(got.logs, "is not verified"); warned != insecure {
+				t.Errorf("%s, config %v: warning logged %v:\n%s", side, insecure, warned, got.logs)
+			}
+		}
 	}
 }

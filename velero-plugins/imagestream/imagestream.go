@@ -247,9 +247,9 @@ func (r *Restore) restoreImages(ctx context.Context, ri *action.RestoreItem) (cr
 	if err != nil {
 		return false, fmt.Errorf("image copy: %w", err)
 	}
-	reg, err := r.Engine.OpenRegistry(dest)
+	reg, err := openRegistry(r.Engine, dest, ri.Config, ri.Log)
 	if err != nil {
-		return false, fmt.Errorf("image copy: %w", err)
+		return false, err
 	}
 	srcNS := ri.FromBackup.GetNamespace()
 	from := srcNS + "/" + ri.FromBackup.GetName()
