@@ -28,6 +28,8 @@
 #   STACK_NO_BUILD=1 do not run hack/build-stack.sh (binaries must exist)
 #   STACK_KEEP_ON_FAILURE=1  leave the components running when `up` fails (default: stop them)
 #   STACK_AUDIT=1    kube-apiservers write an audit log (Metadata level) to $E2E_DIR/logs/audit-<c>.log
+#   VELERO_SERVER_ARGS  extra arguments for both Velero servers (word-split), e.g.
+#                    "--item-block-worker-count 2" (Velero 1.18)
 set -Eeuo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -405,7 +407,7 @@ start_velero() { # cluster [plugin dir]
     OPENSHIFT_IMAGESTREAM_CA_FILE="$E2E_DIR/$c/registry/ca.crt" "${extra_env[@]}" \
     "$VELERO_BIN" server --namespace velero --plugin-dir "$plugin_dir" \
     --metrics-address "127.0.0.1:$metrics" --profiler-address "127.0.0.1:$profiler" \
-    --backup-sync-period 5s --store-validation-frequency 10s --log-level info
+    --backup-sync-period 5s --store-validation-frequency 10s --log-level info ${VELERO_SERVER_ARGS:-}
 }
 
 wait_velero() { # cluster

@@ -138,8 +138,12 @@ func TestBenchBackup(t *testing.T) {
 		reqs = append(reqs, fmt.Sprint(r.requests))
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s, Velero %s server (out of cluster), kube-apiserver v1.32.13, 2-core machine, %d runs each:\n\n",
-		time.Now().UTC().Format("2006-01-02"), env.Get(t, "VELERO_VERSION"), runs)
+	serverArgs := ""
+	if v := strings.TrimSpace(os.Getenv("VELERO_SERVER_ARGS")); v != "" {
+		serverArgs = " with `" + v + "`"
+	}
+	fmt.Fprintf(&b, "%s, Velero %s server (out of cluster%s), kube-apiserver v1.32.13, 2-core machine, %d runs each:\n\n",
+		time.Now().UTC().Format("2006-01-02"), env.Get(t, "VELERO_VERSION"), serverArgs, runs)
 	fmt.Fprintf(&b, "| backup of namespace (%d objects; %d items) | runs (s) | median (s) |\n|---|---|---|\n", nBig, results["with"][0].items)
 	fmt.Fprintf(&b, "| Velero alone | %s | %.2f |\n", list(results["without"]), mo)
 	fmt.Fprintf(&b, "| Velero + floor plugin (same registrations and AppliesTo, actions do nothing) | %s | %.2f |\n", list(results["floor"]), mf)
