@@ -30,7 +30,8 @@ test: unit build crds-check integration e2e
 ## the ImageStream actions backing up and restoring images through a filesystem location
 integration:
 	hack/build-stack.sh s3
-	$(GO) test -tags $(TAGS),integration ./velero-plugins/imagecopy/... ./velero-plugins/imagestream/...
+	VERSITYGW=$${VERSITYGW:-$${STACK_BIN:-$(BIN)/stack}/versitygw} \
+		$(GO) test -tags $(TAGS),integration ./velero-plugins/imagecopy/... ./velero-plugins/imagestream/...
 
 ## e2e: build what is missing, start the stack, back up on cluster A, restore on B; Velero 1.18 and 1.14
 e2e:
