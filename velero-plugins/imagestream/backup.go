@@ -13,8 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/velero-openshift/plugins/common/action"
-	"github.com/velero-openshift/plugins/common/fields"
-	"github.com/velero-openshift/plugins/common/imageref"
 	"github.com/velero-openshift/plugins/common/keys"
 	"github.com/velero-openshift/plugins/velero-plugins/imagecopy"
 )
@@ -86,9 +84,7 @@ func (b *Backup) Execute(item runtime.Unstructured, backup *velerov1.Backup) (ru
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := recordConverted(bi.Obj.Object, host, converted); err != nil {
-		return nil, nil, err
-	}
+	recordConverted(images, converted)
 	for from, to := range converted {
 		bi.Log.WithFields(logrus.Fields{"digest": from, "storedAs": to}).
 			Infof("image copy: image %s could only be stored converted, as %s; the backed-up status names the stored digest", from, to)
@@ -185,41 +181,20 @@ func (b *Backup) copy(ctx context.Context, bi *action.BackupItem, host string, i
 	return slices.Compact(missing), converted, nil
 }
 
-// recordConverted points the status history entries of the internal images stored converted at
-// their stored digests (image and the digest of dockerImageReference), so the restore pushes
-// and references the image that exists.
-func recordConverted(obj map[string]any, host string, converted map[string]string) error {
-	if len(converted) == 0 {
-		return nil
-	}
-	status, _, err := fields.NestedObject(obj, "", "status")
-	if err != nil {
-		return err
-	}
-	tags, err := fields.Objects(status, "status", "tags")
-	if err != nil {
-		return err
-	}
-	for i, tag := range tags {
-		items, err := fields.Objects(tag, fmt.Sprintf("status.tags[%d]", i), "items")
-		if err != nil {
-			return err
+// recordConverted points the status history entries of images stored converted at their stored
+// digests (image and the digest of dockerImageReference), so the restore pushes and references
+// the image that exists.
+func recordConverted(images []streamImage, converted map[string]string) {
+	for _, im := range images {
+		to, ok := converted[im.Digest]
+		if !ok {
+			continue
 		}
-		for _, item := range items {
-			ref, _ := item["dockerImageReference"].(string)
-			if !imageref.IsInternal(ref, host) {
-				continue
-			}
-			img, _ := item["image"].(string)
-			if to, ok := converted[img]; ok {
-				item["image"] = to
-			}
-			if at := strings.LastIndex(ref, "@"); at >= 0 {
-				if to, ok := converted[ref[at+1:]]; ok {
-					item["dockerImageReference"] = ref[:at+1] + to
-				}
-			}
+		if img, _ := im.entry["image"].(string); img == im.Digest {
+			im.entry["image"] = to
+		}
+		if ref, _ := im.entry["dockerImageReference"].(string); strings.HasSuffix(ref, "@"+im.Digest) {
+			im.entry["dockerImageReference"] = strings.TrimSuffix(ref, im.Digest) + to
 		}
 	}
-	return nil
 }

@@ -71,6 +71,9 @@ type streamImage struct {
 	Field      string       // status.tags[i].items[j], for messages
 	Ref        imageref.Ref // the dockerImageReference (its repository is where the image lives)
 	Digest     string       // the manifest digest, "sha256:..."
+	// entry is the status history entry itself, edited in place when the image is stored
+	// under another digest (recordConverted).
+	entry map[string]any
 }
 
 // internalImages lists the internal images of an ImageStream's status: per tag, oldest generation
@@ -134,7 +137,7 @@ func internalImages(obj map[string]any, host string) (images []streamImage, skip
 			if g, ok := item["generation"].(float64); ok {
 				gen = int64(g)
 			}
-			images = append(images, streamImage{Tag: name, Generation: gen, Field: f, Ref: r, Digest: dgst})
+			images = append(images, streamImage{Tag: name, Generation: gen, Field: f, Ref: r, Digest: dgst, entry: item})
 		}
 	}
 	return images, skipped, nil
