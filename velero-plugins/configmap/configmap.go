@@ -37,7 +37,7 @@ var BuildConfigMapSuffixes = []string{"-ca", "-global-ca", "-sys-config"}
 func Registrations() []action.Registration {
 	return []action.Registration{
 		{Name: BackupName, Kind: action.KindBackup, New: func(env action.Env) (any, error) { return NewBackup(env), nil }},
-		{Name: RestoreName, Kind: action.KindRestore, New: func(env action.Env) (any, error) { return NewRestore(env), nil }},
+		action.ItemRestoreRegistration(RestoreName, restore, "configmaps"),
 	}
 }
 
@@ -99,23 +99,10 @@ func (b *Backup) Execute(item runtime.Unstructured, backup *velerov1.Backup) (ru
 	return bi.Obj, nil, nil
 }
 
-// Restore skips build-pod ConfigMaps.
-type Restore struct{ env action.Env }
-
-// NewRestore builds the restore action.
-func NewRestore(env action.Env) *Restore { return &Restore{env: env} }
-
-// AppliesTo selects ConfigMaps.
-func (r *Restore) AppliesTo() (velero.ResourceSelector, error) {
-	return action.Resources("configmaps"), nil
-}
-
-// Execute skips marked or recognised build-pod ConfigMaps and keeps every other ConfigMap unchanged.
-func (r *Restore) Execute(in *velero.RestoreItemActionExecuteInput) (*velero.RestoreItemActionExecuteOutput, error) {
-	ri, err := r.env.RestoreItem(in)
-	if err != nil {
-		return nil, err
-	}
+// restore skips build-pod ConfigMaps.
+//
+// It skips marked or recognised build-pod ConfigMaps and keeps every other ConfigMap unchanged.
+func restore(ri *action.RestoreItem) (*velero.RestoreItemActionExecuteOutput, error) {
 	build, err := IsBuildPodConfigMap(ri.FromBackup)
 	if err != nil {
 		return nil, err

@@ -143,8 +143,8 @@ func TestBadMetadataIsNamedError(t *testing.T) {
 
 func TestAppliesTo(t *testing.T) {
 	b, _ := NewBackup(actiontest.Env()).AppliesTo()
-	r, _ := NewRestore(actiontest.Env()).AppliesTo()
-	if !reflect.DeepEqual(b.IncludedResources, []string{"configmaps"}) || !reflect.DeepEqual(r.IncludedResources, []string{"configmaps"}) {
-		t.Fatalf("AppliesTo = %v / %v", b.IncludedResources, r.IncludedResources)
+	r := actiontest.AppliesTo(t, Registrations()[1])
+	if !reflect.DeepEqual(b.IncludedResources, []string{"configmaps"}) || !reflect.DeepEqual(r, []string{"configmaps"}) {
+		t.Fatalf("AppliesTo = %v / %v", b.IncludedResources, r)
 	}
 }

@@ -48,7 +48,7 @@ func Registrations() []action.Registration {
 			}
 			return NewBackup(env, kube.CoreV1()), nil
 		}},
-		{Name: RestoreName, Kind: action.KindRestore, New: func(env action.Env) (any, error) { return NewRestore(env), nil }},
+		action.ItemRestoreRegistration(RestoreName, restore, Resource),
 	}
 }
 

@@ -16,30 +16,11 @@ import (
 	"github.com/velero-openshift/plugins/common/restorehooks"
 )
 
-// Restore prepares a DeploymentConfig for the destination.
-type Restore struct{ env action.Env }
-
-// NewRestore builds the restore action.
-func NewRestore(env action.Env) *Restore { return &Restore{env: env} }
-
-// AppliesTo selects DeploymentConfigs.
-func (r *Restore) AppliesTo() (velero.ResourceSelector, error) {
-	return action.Resources(Resource), nil
-}
-
-// Execute rewrites images and image-change triggers and, when the DC's pods are restored by
+// restore prepares a DeploymentConfig for the destination.
+//
+// It rewrites images and image-change triggers and, when the DC's pods are restored by
 // themselves (volumes or hooks), scales the DC to 0 recording the original replicas and paused.
-func (r *Restore) Execute(in *velero.RestoreItemActionExecuteInput) (*velero.RestoreItemActionExecuteOutput, error) {
-	ri, err := r.env.RestoreItem(in)
-	if err != nil {
-		return nil, err
-	}
-	from := ri.Obj
-	if in.ItemFromBackup != nil {
-		if from, err = action.Object(in.ItemFromBackup); err != nil {
-			return nil, err
-		}
-	}
+func restore(ri *action.RestoreItem) (*velero.RestoreItemActionExecuteOutput, error) {
 	if n, err := podspec.RewriteImages(ri.Obj, ri.Images); err != nil {
 		return nil, err
 	} else if n > 0 {
@@ -48,7 +29,7 @@ func (r *Restore) Execute(in *velero.RestoreItemActionExecuteInput) (*velero.Res
 	if err := remapTriggers(ri); err != nil {
 		return nil, err
 	}
-	reasons, err := podsRestoredAlone(ri, from)
+	reasons, err := podsRestoredAlone(ri, ri.FromBackup)
 	if err != nil {
 		return nil, err
 	}

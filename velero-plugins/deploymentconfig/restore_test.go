@@ -21,7 +21,7 @@ const (
 )
 
 func restoreReg() action.Registration {
-	return actiontest.Registration(RestoreName, action.KindRestore, NewRestore(actiontest.Env()))
+	return Registrations()[1]
 }
 
 // backedUpDC is a DC as the backup action left it, in namespace app.
@@ -266,8 +266,7 @@ func setVolumes(dc *unstructured.Unstructured) {
 
 func TestAppliesToAndRegistrations(t *testing.T) {
 	b, _ := NewBackup(actiontest.Env(), nil).AppliesTo()
-	r, _ := NewRestore(actiontest.Env()).AppliesTo()
-	for _, sel := range [][]string{b.IncludedResources, r.IncludedResources} {
+	for _, sel := range [][]string{b.IncludedResources, actiontest.AppliesTo(t, restoreReg())} {
 		if !reflect.DeepEqual(sel, []string{"deploymentconfigs.apps.openshift.io"}) {
 			t.Fatalf("AppliesTo = %v", sel)
 		}

@@ -47,7 +47,7 @@ func Registrations() []action.Registration {
 			}
 			return NewBackup(env, dyn), nil
 		}},
-		{Name: RestoreName, Kind: action.KindRestore, New: func(env action.Env) (any, error) { return NewRestore(env), nil }},
+		action.ItemRestoreRegistration(RestoreName, restore, "replicationcontrollers"),
 	}
 }
 
@@ -157,24 +157,11 @@ func (b *Backup) list(ctx context.Context, ns string) (map[string]bool, error) {
 	}
 }
 
-// Restore skips the RCs a DeploymentConfig re-creates and rewrites images of the others.
-type Restore struct{ env action.Env }
-
-// NewRestore builds the restore action.
-func NewRestore(env action.Env) *Restore { return &Restore{env: env} }
-
-// AppliesTo selects ReplicationControllers.
-func (r *Restore) AppliesTo() (velero.ResourceSelector, error) {
-	return action.Resources("replicationcontrollers"), nil
-}
-
-// Execute skips an RC owned by a DC unless it was marked keys.PausedOwnerRef at backup. Ownership
+// restore skips the RCs a DeploymentConfig re-creates and rewrites images of the others.
+//
+// It skips an RC owned by a DC unless it was marked keys.PausedOwnerRef at backup. Ownership
 // is read from the backed-up item: Velero clears ownerReferences before restore actions run.
-func (r *Restore) Execute(in *velero.RestoreItemActionExecuteInput) (*velero.RestoreItemActionExecuteOutput, error) {
-	ri, err := r.env.RestoreItem(in)
-	if err != nil {
-		return nil, err
-	}
+func restore(ri *action.RestoreItem) (*velero.RestoreItemActionExecuteOutput, error) {
 	from := ri.FromBackup
 	dc, err := owningDC(from)
 	if err != nil {

@@ -180,7 +180,7 @@ func TestBackupErrors(t *testing.T) {
 }
 
 func restoreReg() action.Registration {
-	return actiontest.Registration(RestoreName, action.KindRestore, NewRestore(actiontest.Env()))
+	return Registrations()[1]
 }
 
 func TestRestore(t *testing.T) {
@@ -252,8 +252,7 @@ func TestRestoreBadInput(t *testing.T) {
 
 func TestAppliesToAndRegistrations(t *testing.T) {
 	b, _ := NewBackup(actiontest.Env(), nil).AppliesTo()
-	r, _ := NewRestore(actiontest.Env()).AppliesTo()
-	for _, sel := range [][]string{b.IncludedResources, r.IncludedResources} {
+	for _, sel := range [][]string{b.IncludedResources, actiontest.AppliesTo(t, restoreReg())} {
 		if !reflect.DeepEqual(sel, []string{"replicationcontrollers"}) {
 			t.Fatalf("AppliesTo = %v", sel)
 		}

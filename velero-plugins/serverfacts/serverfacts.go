@@ -30,7 +30,7 @@ var Resources = append(append([]string{"pods"}, podspec.WorkloadResources...),
 func Registrations() []action.Registration {
 	return []action.Registration{
 		{Name: BackupName, Kind: action.KindBackup, New: func(env action.Env) (any, error) { return &Backup{env: env}, nil }},
-		{Name: RestoreName, Kind: action.KindRestore, New: func(env action.Env) (any, error) { return &Restore{env: env}, nil }},
+		action.ItemRestoreRegistration(RestoreName, restore, Resources...),
 	}
 }
 
@@ -61,20 +61,10 @@ func (b *Backup) Execute(item runtime.Unstructured, backup *velerov1.Backup) (ru
 	return bi.Obj, nil, nil
 }
 
-// Restore annotates items with the destination server version and registry hostname.
-type Restore struct{ env action.Env }
-
-// AppliesTo selects Resources.
-func (r *Restore) AppliesTo() (velero.ResourceSelector, error) {
-	return action.Resources(Resources...), nil
-}
-
-// Execute records the destination facts.
-func (r *Restore) Execute(in *velero.RestoreItemActionExecuteInput) (*velero.RestoreItemActionExecuteOutput, error) {
-	ri, err := r.env.RestoreItem(in)
-	if err != nil {
-		return nil, err
-	}
+// restore annotates items with the destination server version and registry hostname.
+//
+// It records the destination facts.
+func restore(ri *action.RestoreItem) (*velero.RestoreItemActionExecuteOutput, error) {
 	a := ri.Obj.GetAnnotations()
 	if a == nil {
 		a = map[string]string{}

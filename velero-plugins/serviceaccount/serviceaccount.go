@@ -73,7 +73,7 @@ func Registrations() []action.Registration {
 			}
 			return NewItemBlock(env, c, index), nil
 		}},
-		{Name: RestoreName, Kind: action.KindRestore, New: func(env action.Env) (any, error) { return NewRestore(env), nil }},
+		action.ItemRestoreRegistration(RestoreName, restore, Resource),
 	}
 }
 
@@ -223,24 +223,11 @@ func (b *ItemBlock) GetRelatedItems(item runtime.Unstructured, backup *velerov1.
 	return ids, err
 }
 
-// Restore drops the account's generated dockercfg and token secrets from its secret lists.
-type Restore struct{ env action.Env }
-
-// NewRestore builds the restore action.
-func NewRestore(env action.Env) *Restore { return &Restore{env: env} }
-
-// AppliesTo selects service accounts.
-func (r *Restore) AppliesTo() (velero.ResourceSelector, error) {
-	return action.Resources(Resource), nil
-}
-
-// Execute removes "<sa>-dockercfg-*" and "<sa>-token-*" from secrets and imagePullSecrets,
+// restore drops the account's generated dockercfg and token secrets from its secret lists.
+//
+// It removes "<sa>-dockercfg-*" and "<sa>-token-*" from secrets and imagePullSecrets,
 // keeping every other entry in order: the destination mints and links its own.
-func (r *Restore) Execute(in *velero.RestoreItemActionExecuteInput) (*velero.RestoreItemActionExecuteOutput, error) {
-	ri, err := r.env.RestoreItem(in)
-	if err != nil {
-		return nil, err
-	}
+func restore(ri *action.RestoreItem) (*velero.RestoreItemActionExecuteOutput, error) {
 	sa := ri.Obj.GetName()
 	for _, field := range []string{"secrets", "imagePullSecrets"} {
 		v, ok := ri.Obj.Object[field]

@@ -290,9 +290,12 @@ func TestRegistrations(t *testing.T) {
 	}
 	for _, a := range []interface {
 		AppliesTo() (velero.ResourceSelector, error)
-	}{NewBackup(actiontest.Env(), nil, nil), NewItemBlock(actiontest.Env(), nil, nil), NewRestore(actiontest.Env())} {
+	}{NewBackup(actiontest.Env(), nil, nil), NewItemBlock(actiontest.Env(), nil, nil)} {
 		if sel, _ := a.AppliesTo(); !reflect.DeepEqual(sel.IncludedResources, []string{"serviceaccounts"}) {
 			t.Errorf("%T AppliesTo = %v", a, sel.IncludedResources)
 		}
+	}
+	if got := actiontest.AppliesTo(t, Registrations()[2]); !reflect.DeepEqual(got, []string{"serviceaccounts"}) {
+		t.Errorf("restore AppliesTo = %v", got)
 	}
 }
