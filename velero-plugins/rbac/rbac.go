@@ -141,17 +141,17 @@ func (r *Restore) skipProjectBinding(ri *action.RestoreItem) (bool, error) {
 // group names of User/Group subjects (SystemUser/SystemGroup on the OpenShift API), entry by entry,
 // reading the backed-up entry when the backed-up list still lines up with the item's.
 func remapSubjects(item, orig map[string]any, m nsmap.Mapping) error {
-	cur, err := objects(item, "subjects")
+	cur, err := fields.Objects(item, "", "subjects")
 	if err != nil {
 		return err
 	}
-	base, err := objects(orig, "subjects")
+	base, err := fields.Objects(orig, "", "subjects")
 	if err != nil || len(base) != len(cur) {
 		base = cur
 	}
 	for i, c := range cur {
-		b := base[i]
-		kind, err := str(b, "subjects", i, "kind")
+		b, entry := base[i], fmt.Sprintf("subjects[%d]", i)
+		kind, err := fields.String(b, "kind", entry)
 		if err != nil {
 			return err
 		}
@@ -164,10 +164,10 @@ func remapSubjects(item, orig map[string]any, m nsmap.Mapping) error {
 		default:
 			continue
 		}
-		if from, err = str(b, "subjects", i, field); err != nil {
+		if from, err = fields.String(b, field, entry); err != nil {
 			return err
 		}
-		if _, err = str(c, "subjects", i, field); err != nil {
+		if _, err = fields.String(c, field, entry); err != nil {
 			return err
 		}
 		switch kind {
@@ -191,18 +191,18 @@ func remapSubjects(item, orig map[string]any, m nsmap.Mapping) error {
 // remapRoleRef maps roleRef.namespace, set on the OpenShift API when the binding refers to a
 // namespaced Role.
 func remapRoleRef(item, orig map[string]any, m nsmap.Mapping) error {
-	ref, ok, err := object(item, "roleRef")
+	ref, ok, err := fields.NestedObject(item, "", "roleRef")
 	if err != nil || !ok {
 		return err
 	}
-	base, ok, err := object(orig, "roleRef")
+	base, ok, err := fields.NestedObject(orig, "", "roleRef")
 	if err != nil || !ok {
 		base = ref
 	}
-	if _, err := str(ref, "roleRef", -1, "namespace"); err != nil {
+	if _, err := fields.String(ref, "namespace", "roleRef"); err != nil {
 		return err
 	}
-	ns, err := str(base, "roleRef", -1, "namespace")
+	ns, err := fields.String(base, "namespace", "roleRef")
 	if err != nil {
 		return err
 	}
@@ -210,53 +210,4 @@ func remapRoleRef(item, orig map[string]any, m nsmap.Mapping) error {
 		ref["namespace"] = m.Map(ns)
 	}
 	return nil
-}
-
-// objects reads a list of objects; absent or null is an empty list.
-func objects(obj map[string]any, field string) ([]map[string]any, error) {
-	v, ok := obj[field]
-	if !ok || v == nil {
-		return nil, nil
-	}
-	raw, ok := v.([]any)
-	if !ok {
-		return nil, fmt.Errorf("%s: expected a list, got %T", field, v)
-	}
-	out := make([]map[string]any, len(raw))
-	for i, e := range raw {
-		if out[i], ok = e.(map[string]any); !ok {
-			return nil, fmt.Errorf("%s[%d]: expected an object, got %T", field, i, e)
-		}
-	}
-	return out, nil
-}
-
-// object reads a nested object; found is false when absent or null.
-func object(obj map[string]any, field string) (map[string]any, bool, error) {
-	v, ok := obj[field]
-	if !ok || v == nil {
-		return nil, false, nil
-	}
-	o, ok := v.(map[string]any)
-	if !ok {
-		return nil, false, fmt.Errorf("%s: expected an object, got %T", field, v)
-	}
-	return o, true, nil
-}
-
-// str reads an optional string field of parent[index] (index < 0: of parent itself).
-func str(obj map[string]any, parent string, index int, field string) (string, error) {
-	v, ok := obj[field]
-	if !ok || v == nil {
-		return "", nil
-	}
-	s, ok := v.(string)
-	if !ok {
-		name := parent
-		if index >= 0 {
-			name = fmt.Sprintf("%s[%d]", parent, index)
-		}
-		return "", fmt.Errorf("%s.%s: expected a string, got %T", name, field, v)
-	}
-	return s, nil
 }
