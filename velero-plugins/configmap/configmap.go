@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"strings"
 
-	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
 	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -36,7 +35,7 @@ var BuildConfigMapSuffixes = []string{"-ca", "-global-ca", "-sys-config"}
 // Registrations returns this package's rows of the registration table.
 func Registrations() []action.Registration {
 	return []action.Registration{
-		{Name: BackupName, Kind: action.KindBackup, New: func(env action.Env) (any, error) { return NewBackup(env), nil }},
+		action.ItemBackupRegistration(BackupName, backup, "configmaps"),
 		action.ItemRestoreRegistration(RestoreName, restore, "configmaps"),
 	}
 }
@@ -68,23 +67,10 @@ func hasBuildSuffix(name string) bool {
 	return false
 }
 
-// Backup marks build-pod ConfigMaps for the restore to skip.
-type Backup struct{ env action.Env }
-
-// NewBackup builds the backup action.
-func NewBackup(env action.Env) *Backup { return &Backup{env: env} }
-
-// AppliesTo selects ConfigMaps.
-func (b *Backup) AppliesTo() (velero.ResourceSelector, error) {
-	return action.Resources("configmaps"), nil
-}
-
-// Execute annotates a build-pod ConfigMap; others are returned unchanged.
-func (b *Backup) Execute(item runtime.Unstructured, backup *velerov1.Backup) (runtime.Unstructured, []velero.ResourceIdentifier, error) {
-	bi, err := b.env.BackupItem(item, backup)
-	if err != nil {
-		return nil, nil, err
-	}
+// backup marks build-pod ConfigMaps for the restore to skip.
+//
+// It annotates a build-pod ConfigMap; others are returned unchanged.
+func backup(bi *action.BackupItem) (runtime.Unstructured, []velero.ResourceIdentifier, error) {
 	build, err := IsBuildPodConfigMap(bi.Obj)
 	if err != nil || !build {
 		return bi.Obj, nil, err

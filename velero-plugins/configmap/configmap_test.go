@@ -142,9 +142,8 @@ func TestBadMetadataIsNamedError(t *testing.T) {
 }
 
 func TestAppliesTo(t *testing.T) {
-	b, _ := NewBackup(actiontest.Env()).AppliesTo()
-	r := actiontest.AppliesTo(t, Registrations()[1])
-	if !reflect.DeepEqual(b.IncludedResources, []string{"configmaps"}) || !reflect.DeepEqual(r, []string{"configmaps"}) {
-		t.Fatalf("AppliesTo = %v / %v", b.IncludedResources, r)
+	b, r := actiontest.AppliesTo(t, Registrations()[0]), actiontest.AppliesTo(t, Registrations()[1])
+	if !reflect.DeepEqual(b, []string{"configmaps"}) || !reflect.DeepEqual(r, []string{"configmaps"}) {
+		t.Fatalf("AppliesTo = %v / %v", b, r)
 	}
 }

@@ -5,7 +5,6 @@
 package imagestreamtag
 
 import (
-	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
 	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
 	"k8s.io/apimachinery/pkg/runtime"
 
@@ -15,24 +14,11 @@ import (
 	"github.com/velero-openshift/plugins/common/keys"
 )
 
-// Backup records the ImageStreamTag a tag's tag.from names.
-type Backup struct{ env action.Env }
-
-// NewBackup returns the backup action.
-func NewBackup(env action.Env) *Backup { return &Backup{env: env} }
-
-// AppliesTo selects image stream tags.
-func (b *Backup) AppliesTo() (velero.ResourceSelector, error) {
-	return action.Resources(Resource), nil
-}
-
-// Execute annotates the backed-up tag with the tag it references, and drops such annotations
+// backup records the ImageStreamTag a tag's tag.from names.
+//
+// It annotates the backed-up tag with the tag it references, and drops such annotations
 // left from an earlier restore when it references none.
-func (b *Backup) Execute(item runtime.Unstructured, backup *velerov1.Backup) (runtime.Unstructured, []velero.ResourceIdentifier, error) {
-	bi, err := b.env.BackupItem(item, backup)
-	if err != nil {
-		return nil, nil, err
-	}
+func backup(bi *action.BackupItem) (runtime.Unstructured, []velero.ResourceIdentifier, error) {
 	from, err := tagFrom(bi.Obj.Object)
 	if err != nil {
 		return nil, nil, err

@@ -333,10 +333,10 @@ func TestAreAdditionalItemsReady(t *testing.T) {
 func TestAppliesToAndRegistrations(t *testing.T) {
 	r, _ := newRestore()
 	sel, _ := r.AppliesTo()
-	bsel, _ := NewBackup(actiontest.Env()).AppliesTo()
+	bsel := actiontest.AppliesTo(t, Registrations()[0])
 	want := []string{"imagestreamtags.image.openshift.io"}
-	if !reflect.DeepEqual(sel.IncludedResources, want) || !reflect.DeepEqual(bsel.IncludedResources, want) {
-		t.Fatalf("AppliesTo = %v / %v", sel.IncludedResources, bsel.IncludedResources)
+	if !reflect.DeepEqual(sel.IncludedResources, want) || !reflect.DeepEqual(bsel, want) {
+		t.Fatalf("AppliesTo = %v / %v", sel.IncludedResources, bsel)
 	}
 	regs := Registrations()
 	if regs[0].Name != BackupName || regs[0].Kind != action.KindBackup || regs[1].Name != RestoreName || regs[1].Kind != action.KindRestoreV2 {

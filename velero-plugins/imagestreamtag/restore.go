@@ -43,7 +43,7 @@ const getTimeout = 10 * time.Second
 // Registrations returns this package's rows of the registration table.
 func Registrations() []action.Registration {
 	return []action.Registration{
-		{Name: BackupName, Kind: action.KindBackup, New: func(env action.Env) (any, error) { return NewBackup(env), nil }},
+		action.ItemBackupRegistration(BackupName, backup, Resource),
 		{Name: RestoreName, Kind: action.KindRestoreV2, New: func(env action.Env) (any, error) {
 			if env.Clients == nil {
 				return nil, fmt.Errorf("no API clients to check related image stream tags")

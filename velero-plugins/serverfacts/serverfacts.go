@@ -4,7 +4,6 @@
 package serverfacts
 
 import (
-	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
 	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
 	"k8s.io/apimachinery/pkg/runtime"
 
@@ -29,25 +28,15 @@ var Resources = append(append([]string{"pods"}, podspec.WorkloadResources...),
 // Registrations returns this package's rows of the registration table.
 func Registrations() []action.Registration {
 	return []action.Registration{
-		{Name: BackupName, Kind: action.KindBackup, New: func(env action.Env) (any, error) { return &Backup{env: env}, nil }},
+		action.ItemBackupRegistration(BackupName, backup, Resources...),
 		action.ItemRestoreRegistration(RestoreName, restore, Resources...),
 	}
 }
 
-// Backup annotates items with the source server version, registry hostname and apps domain.
-type Backup struct{ env action.Env }
-
-// AppliesTo selects Resources.
-func (b *Backup) AppliesTo() (velero.ResourceSelector, error) {
-	return action.Resources(Resources...), nil
-}
-
-// Execute records the source facts.
-func (b *Backup) Execute(item runtime.Unstructured, backup *velerov1.Backup) (runtime.Unstructured, []velero.ResourceIdentifier, error) {
-	bi, err := b.env.BackupItem(item, backup)
-	if err != nil {
-		return nil, nil, err
-	}
+// backup annotates items with the source server version, registry hostname and apps domain.
+//
+// It records the source facts.
+func backup(bi *action.BackupItem) (runtime.Unstructured, []velero.ResourceIdentifier, error) {
 	a := bi.Obj.GetAnnotations()
 	if a == nil {
 		a = map[string]string{}
