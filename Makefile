@@ -3,7 +3,7 @@ GO        ?= go
 TAGS      := containers_image_openpgp
 BUILDARGS := -tags $(TAGS) -trimpath -ldflags "-s -w"
 BIN       := $(CURDIR)/bin
-FUZZTIME  ?= 20s
+FUZZTIME  ?= 30000x
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 IMAGE_REPO ?= quay.io/velero-openshift
@@ -70,7 +70,7 @@ lint: $(STATICCHECK)
 $(STATICCHECK):
 	GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
-## fuzz: every Go fuzz target, FUZZTIME each
+## fuzz: every Go fuzz target, FUZZTIME each (an execution count: see hack/fuzz.sh for why)
 fuzz:
 	hack/fuzz.sh $(FUZZTIME)
 

@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# Runs every Go fuzz target of the module for a bounded time each (default 20s). A failure leaves
-# the crashing input under the package's testdata/fuzz/ and fails the run.
+# Runs every Go fuzz target of the module for a bounded budget each (default 30000x: 30,000
+# executions, 15-30 s per target on 2 cores). A failure leaves the crashing input under the
+# package's testdata/fuzz/ and fails the run.
+#
+# Budgets are execution counts, not durations: Go 1.26's fuzz coordinator can report
+# "context deadline exceeded" as a failure when a duration budget (e.g. 20s) expires while a
+# worker is mid-call (golang/go#75804, fixed in Go 1.27), with no crashing input at all. A count
+# budget never arms that deadline. A duration still works but can fail that way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-fuzztime=${1:-20s}
+fuzztime=${1:-30000x}
 status=0
 count=0
 while IFS=: read -r file name; do
