@@ -26,6 +26,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/velero-openshift/plugins/test/testimage"
 )
 
 const (
@@ -52,15 +54,15 @@ const (
 // statusTag is one internal status tag of a stream: its history, newest first (as the API lists it).
 type statusTag struct {
 	name        string
-	generations []*testImage
+	generations []*testimage.Image
 }
 
 // imageSample is what createImageSample pushed to A's registry and wrote into the streams.
 type imageSample struct {
-	runtimeV1, runtimeV2, tools *testImage
-	tags                        map[string][]statusTag   // stream -> its internal status tags
-	images                      map[string][]*testImage  // stream -> the distinct images the backup must hold
-	created                     map[digest.Digest]string // image -> when it was pushed (status items' created)
+	runtimeV1, runtimeV2, tools *testimage.Image
+	tags                        map[string][]statusTag        // stream -> its internal status tags
+	images                      map[string][]*testimage.Image // stream -> the distinct images the backup must hold
+	created                     map[digest.Digest]string      // image -> when it was pushed (status items' created)
 }
 
 // streams lists the streams with images, in a fixed order.
@@ -72,12 +74,12 @@ func (im *imageSample) streams() []string { return []string{isRuntime, isTools} 
 func createImageSample(ctx context.Context, t *testing.T, c *Cluster, ns string) *imageSample {
 	t.Helper()
 	reg := c.registry(t)
-	base := newLayer(t, "base", 256<<10) // in all three images
+	base := randomLayer(256 << 10) // in all three images
 	im := &imageSample{
-		runtimeV1: newImage(t, true, "/bin/runtime-v1", base, newLayer(t, "app-v1", 64<<10)),
-		runtimeV2: newImage(t, true, "/bin/runtime-v2", base, newLayer(t, "app-v2", 96<<10)),
-		tools: newImage(t, false, "/bin/tools", base, newLayer(t, "tools-a", 32<<10), newLayer(t, "tools-b", 32<<10),
-			newLayer(t, "tools-c", 48<<10)),
+		runtimeV1: testimage.New(t, testimage.Spec{Docker: true, Cmd: "/bin/runtime-v1"}, base, randomLayer(64<<10)),
+		runtimeV2: testimage.New(t, testimage.Spec{Docker: true, Cmd: "/bin/runtime-v2"}, base, randomLayer(96<<10)),
+		tools: testimage.New(t, testimage.Spec{Cmd: "/bin/tools"}, base, randomLayer(32<<10), randomLayer(32<<10),
+			randomLayer(48<<10)),
 		created: map[digest.Digest]string{},
 	}
 	// Pushed as a build would: runtime v1 as :latest and :v1, then v2 as :latest; tools as :latest.
@@ -85,35 +87,37 @@ func createImageSample(ctx context.Context, t *testing.T, c *Cluster, ns string)
 	pushed := time.Now().UTC().Add(-5 * time.Minute).Truncate(time.Second)
 	for _, p := range []struct {
 		repo string
-		img  *testImage
+		img  *testimage.Image
 		tags []string
 	}{
 		{isRuntime, im.runtimeV1, []string{"latest", "v1"}},
 		{isRuntime, im.runtimeV2, []string{"latest"}},
 		{isTools, im.tools, []string{"latest"}},
 	} {
-		reg.push(t, ns+"/"+p.repo, p.img, p.tags...)
+		if err := reg.Push(ns+"/"+p.repo, p.img, p.tags...); err != nil {
+			t.Fatal(err)
+		}
 		pushed = pushed.Add(time.Minute)
-		im.created[p.img.digest] = pushed.Format(time.RFC3339)
+		im.created[p.img.Digest] = pushed.Format(time.RFC3339)
 	}
-	if _, _, d, _, err := reg.manifest(ns+"/"+isRuntime, "latest"); err != nil || d != im.runtimeV2.digest {
-		t.Fatalf("%s: %s/%s:latest is %s (%v), want the second push %s", c, ns, isRuntime, d, err, im.runtimeV2.digest)
+	if m, _, err := reg.Manifest(ns+"/"+isRuntime, "latest"); err != nil || m.Digest != im.runtimeV2.Digest {
+		t.Fatalf("%s: %s/%s:latest is %s (%v), want the second push %s", c, ns, isRuntime, m.Digest, err, im.runtimeV2.Digest)
 	}
 	im.tags = map[string][]statusTag{
 		isRuntime: {
-			{name: "latest", generations: []*testImage{im.runtimeV2, im.runtimeV1}},
-			{name: "prod", generations: []*testImage{im.runtimeV1}},
-			{name: "v1", generations: []*testImage{im.runtimeV1}},
+			{name: "latest", generations: []*testimage.Image{im.runtimeV2, im.runtimeV1}},
+			{name: "prod", generations: []*testimage.Image{im.runtimeV1}},
+			{name: "v1", generations: []*testimage.Image{im.runtimeV1}},
 		},
-		isTools: {{name: "latest", generations: []*testImage{im.tools}}},
+		isTools: {{name: "latest", generations: []*testimage.Image{im.tools}}},
 	}
-	im.images = map[string][]*testImage{
+	im.images = map[string][]*testimage.Image{
 		isRuntime: {im.runtimeV1, im.runtimeV2},
 		isTools:   {im.tools},
 	}
 
-	ref := func(is string, img *testImage) string {
-		return fmt.Sprintf("%s/%s/%s@%s", c.Registry, ns, is, img.digest)
+	ref := func(is string, img *testimage.Image) string {
+		return fmt.Sprintf("%s/%s/%s@%s", c.Registry, ns, is, img.Digest)
 	}
 	streams := c.Dynamic.Resource(imageStreamsGVR).Namespace(ns)
 	for _, is := range []struct {
@@ -153,8 +157,8 @@ func createImageSample(ctx context.Context, t *testing.T, c *Cluster, ns string)
 		for _, tag := range im.tags[is.name] {
 			var items []any
 			for _, img := range tag.generations {
-				items = append(items, map[string]any{"created": im.created[img.digest],
-					"dockerImageReference": ref(is.name, img), "image": img.digest.String(), "generation": gen})
+				items = append(items, map[string]any{"created": im.created[img.Digest],
+					"dockerImageReference": ref(is.name, img), "image": img.Digest.String(), "generation": gen})
 			}
 			tags = append(tags, map[string]any{"tag": tag.name, "items": items})
 		}
@@ -242,17 +246,17 @@ func checkImagesInBucket(ctx context.Context, t *testing.T, env Env, a *Cluster,
 	for _, is := range im.streams() {
 		repo := path.Join(root, "repositories", ns, is)
 		for _, img := range im.images[is] {
-			if key := path.Join(repo, "_manifests/revisions/sha256", img.digest.Encoded(), "link"); !exists(key) {
-				t.Errorf("image %s/%s@%s: no manifest revision s3://%s/%s", ns, is, img.digest, bucket, key)
+			if key := path.Join(repo, "_manifests/revisions/sha256", img.Digest.Encoded(), "link"); !exists(key) {
+				t.Errorf("image %s/%s@%s: no manifest revision s3://%s/%s", ns, is, img.Digest, bucket, key)
 			}
-			for _, d := range append([]digest.Digest{img.digest}, img.blobs()...) {
+			for _, d := range append([]digest.Digest{img.Digest}, img.BlobDigests()...) {
 				if key := path.Join(root, "blobs/sha256", d.Encoded()[:2], d.Encoded(), "data"); !exists(key) {
-					t.Errorf("image %s/%s@%s: blob %s not stored at s3://%s/%s", ns, is, img.digest, d, bucket, key)
+					t.Errorf("image %s/%s@%s: blob %s not stored at s3://%s/%s", ns, is, img.Digest, d, bucket, key)
 				}
 			}
-			for _, d := range img.blobs() {
+			for _, d := range img.BlobDigests() {
 				if key := path.Join(repo, "_layers/sha256", d.Encoded(), "link"); !exists(key) {
-					t.Errorf("image %s/%s@%s: blob %s not linked into the repository (s3://%s/%s)", ns, is, img.digest, d, bucket, key)
+					t.Errorf("image %s/%s@%s: blob %s not linked into the repository (s3://%s/%s)", ns, is, img.Digest, d, bucket, key)
 				}
 			}
 		}
@@ -268,33 +272,33 @@ func checkImagesInRegistry(ctx context.Context, t *testing.T, s *scenario) {
 	for _, is := range im.streams() {
 		repo := s.TargetNS + "/" + is
 		for _, img := range im.images[is] {
-			_, mediaType, d, found, err := reg.manifest(repo, img.digest.String())
+			m, found, err := reg.Manifest(repo, img.Digest.String())
 			switch {
 			case err != nil:
 				t.Errorf("%v", err)
 				continue
 			case !found:
-				t.Errorf("registry B %s: image %s@%s (pushed to A as %s/%s) is missing", s.B.Registry, repo, img.digest, s.SourceNS, is)
+				t.Errorf("registry B %s: image %s@%s (pushed to A as %s/%s) is missing", s.B.Registry, repo, img.Digest, s.SourceNS, is)
 				continue
 			}
-			expect(t, "registry B "+repo+"@"+img.digest.String()+" digest", d.String(), img.digest.String())
-			expect(t, "registry B "+repo+"@"+img.digest.String()+" media type", mediaType, img.mediaType)
-			for _, b := range img.blobs() {
-				if ok, err := reg.hasBlob(repo, b); err != nil || !ok {
-					t.Errorf("registry B %s: blob %s of %s@%s not served (%v)", s.B.Registry, b, repo, img.digest, err)
+			expect(t, "registry B "+repo+"@"+img.Digest.String()+" digest", m.Digest.String(), img.Digest.String())
+			expect(t, "registry B "+repo+"@"+img.Digest.String()+" media type", m.MediaType, img.MediaType)
+			for _, b := range img.BlobDigests() {
+				if ok, err := reg.HasBlob(repo, b); err != nil || !ok {
+					t.Errorf("registry B %s: blob %s of %s@%s not served (%v)", s.B.Registry, b, repo, img.Digest, err)
 				}
 			}
 		}
 		for _, tag := range im.tags[is] {
-			_, _, d, found, err := reg.manifest(repo, tag.name)
+			m, found, err := reg.Manifest(repo, tag.name)
 			if err != nil || !found {
 				t.Errorf("registry B %s: tag %s:%s missing (%v)", s.B.Registry, repo, tag.name, err)
 				continue
 			}
-			expect(t, fmt.Sprintf("registry B %s:%s (%d generations on A)", repo, tag.name, len(tag.generations)), d.String(), tag.generations[0].digest.String())
+			expect(t, fmt.Sprintf("registry B %s:%s (%d generations on A)", repo, tag.name, len(tag.generations)), m.Digest.String(), tag.generations[0].Digest.String())
 		}
 	}
-	if _, _, _, found, err := reg.manifest(s.TargetNS+"/"+isTools, "upstream"); err != nil || found {
+	if _, found, err := reg.Manifest(s.TargetNS+"/"+isTools, "upstream"); err != nil || found {
 		t.Errorf("registry B: %s/%s:upstream exists (%v); the external image %s must not be copied", s.TargetNS, isTools, err, externalTools)
 	}
 }
@@ -328,7 +332,7 @@ func checkImageStreamsWithImages(ctx context.Context, t *testing.T, s *scenario)
 		}
 		switch name {
 		case isRuntime:
-			expect(t, what+" spec tag v1 from.name", fmt.Sprint(from["v1"]["name"]), s.imgB(isRuntime+"@"+im.runtimeV1.digest.String()))
+			expect(t, what+" spec tag v1 from.name", fmt.Sprint(from["v1"]["name"]), s.imgB(isRuntime+"@"+im.runtimeV1.Digest.String()))
 			expect(t, what+" spec tag prod from.namespace", fmt.Sprint(from["prod"]["namespace"]), s.TargetNS)
 			expect(t, what+" spec tag prod from.name", fmt.Sprint(from["prod"]["name"]), isRuntime+":v1")
 		case isTools:
@@ -342,7 +346,7 @@ func checkImageStreamsWithImages(ctx context.Context, t *testing.T, s *scenario)
 // they name as the same image A's did.
 func checkWorkloadsRunRestoredImages(ctx context.Context, t *testing.T, s *scenario) {
 	im := s.Sample.Images
-	wantPod := []string{s.imgB(isRuntime + "@" + im.runtimeV2.digest.String()), s.imgB(isTools + "@" + im.tools.digest.String())}
+	wantPod := []string{s.imgB(isRuntime + "@" + im.runtimeV2.Digest.String()), s.imgB(isTools + "@" + im.tools.Digest.String())}
 	wantDeploy := []string{s.imgB(isRuntime + ":latest"), wantPod[1]}
 	pod := getPod(ctx, t, s.B, s.TargetNS, imagesWorkload)
 	d, err := s.B.Kube.AppsV1().Deployments(s.TargetNS).Get(ctx, imagesWorkload, metav1.GetOptions{})
@@ -370,16 +374,16 @@ func checkWorkloadsRunRestoredImages(ctx context.Context, t *testing.T, s *scena
 			if !byDigest {
 				repo, ref, _ = strings.Cut(rest, ":")
 			}
-			want := im.runtimeV2.digest // runtime:latest and runtime@v2
+			want := im.runtimeV2.Digest // runtime:latest and runtime@v2
 			if strings.HasSuffix(repo, "/"+isTools) {
-				want = im.tools.digest
+				want = im.tools.Digest
 			}
-			_, _, got, found, err := reg.manifest(repo, ref)
+			m, found, err := reg.Manifest(repo, ref)
 			if err != nil || !found {
 				t.Errorf("%s container %s: %s is not in B's registry (%v)", w.what, c.Name, c.Image, err)
 				continue
 			}
-			expect(t, w.what+" container "+c.Name+": digest B's registry serves for "+c.Image, got.String(), want.String())
+			expect(t, w.what+" container "+c.Name+": digest B's registry serves for "+c.Image, m.Digest.String(), want.String())
 		}
 	}
 }

@@ -35,6 +35,9 @@ import (
 	"github.com/aws/aws-sdk-go/service/s3"
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
+
+	"github.com/velero-openshift/plugins/test/testimage"
+	"github.com/velero-openshift/plugins/test/testregistry"
 )
 
 var (
@@ -83,9 +86,9 @@ func (s *byteSize) Set(v string) error {
 
 // benchEnv: a source registry holding one image of -imagecopy.size bytes and an S3 server.
 type benchEnv struct {
-	src  *testRegistry
+	src  *testregistry.Registry
 	s3   *testS3
-	img  *testImage
+	img  *testimage.Image
 	repo string
 }
 
@@ -94,14 +97,14 @@ func newBenchEnv(b *testing.B) *benchEnv {
 	e := &benchEnv{src: startRegistry(b, "bench-"+randomHex(8)), s3: startS3(b), repo: "bench/app"}
 	e.s3.checksumAlgorithm = *benchCksum
 	n := max(*benchLayers, 1)
-	var layers []layerSpec
+	var layers []testimage.Layer
 	for i := range n {
-		layers = append(layers, layerSpec{seed: uint64(1000 + i), size: int64(*benchSize) / int64(n)})
+		layers = append(layers, testimage.Layer{Seed: uint64(1000 + i), Size: int64(*benchSize) / int64(n)})
 	}
 	start := time.Now()
-	e.img = makeImage(b, "amd64", layers...)
-	e.src.push(b, e.repo, "v1", e.img)
-	b.Logf("image: %d layers, %.1f MiB, pushed in %v", n, float64(e.img.totalSize())/mib, time.Since(start))
+	e.img = testimage.New(b, testimage.Spec{Arch: "amd64"}, layers...)
+	e.src.Push(b, e.repo, e.img, "v1")
+	b.Logf("image: %d layers, %.1f MiB, pushed in %v", n, float64(e.img.TotalSize())/mib, time.Since(start))
 	return e
 }
 
@@ -118,7 +121,7 @@ func (e *benchEnv) store(b *testing.B, prefix string, wrap func(storagedriver.St
 
 func (e *benchEnv) backup(b *testing.B, store *Store) Result {
 	b.Helper()
-	src, _ := e.src.endpoint(b).Image(e.repo, "v1")
+	src, _ := endpoint(b, e.src).Image(e.repo, "v1")
 	dst, _ := store.Image(e.repo, "v1")
 	res, err := (&Copier{MaxBlobs: *benchConc}).Copy(context.Background(), src, dst)
 	if err != nil {
@@ -130,7 +133,7 @@ func (e *benchEnv) backup(b *testing.B, store *Store) Result {
 // blobFile is where the source registry keeps a blob on disk (distribution's layout).
 func (e *benchEnv) blobFile(d string) string {
 	hex := strings.TrimPrefix(d, "sha256:")
-	return filepath.Join(e.src.dir, "docker", "registry", "v2", "blobs", "sha256", hex[:2], hex, "data")
+	return filepath.Join(e.src.Dir, "docker", "registry", "v2", "blobs", "sha256", hex[:2], hex, "data")
 }
 
 // rawPut uploads every blob file of the image with one PutObject each, in parallel.
@@ -138,19 +141,19 @@ func (e *benchEnv) rawPut(b *testing.B, prefix string) {
 	b.Helper()
 	client := e.s3.client(e.s3.secretKey)
 	var wg sync.WaitGroup
-	errs := make(chan error, len(e.img.blobs))
-	for _, bl := range e.img.blobs {
+	errs := make(chan error, len(e.img.Blobs))
+	for _, bl := range e.img.Blobs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			f, err := os.Open(e.blobFile(bl.digest.String()))
+			f, err := os.Open(e.blobFile(bl.Digest.String()))
 			if err != nil {
 				errs <- err
 				return
 			}
 			defer f.Close()
 			_, err = client.PutObject(&s3.PutObjectInput{
-				Bucket: aws.String(e.s3.bucket), Key: aws.String(prefix + "/" + bl.digest.Encoded()), Body: f,
+				Bucket: aws.String(e.s3.bucket), Key: aws.String(prefix + "/" + bl.Digest.Encoded()), Body: f,
 			})
 			errs <- err
 		}()
@@ -193,7 +196,7 @@ func (e *benchEnv) cpuSeconds() (self, server float64) {
 
 func BenchmarkBackupToS3(b *testing.B) {
 	e := newBenchEnv(b)
-	total := e.img.totalSize()
+	total := e.img.TotalSize()
 	var copyTime, rawTime time.Duration
 	var copyCPU, copySrvCPU, rawCPU, rawSrvCPU float64
 	b.ResetTimer()
@@ -206,7 +209,7 @@ func BenchmarkBackupToS3(b *testing.B) {
 		copyTime += time.Since(start)
 		c1, s1 := e.cpuSeconds()
 		copyCPU, copySrvCPU = copyCPU+c1-c0, copySrvCPU+s1-s0
-		if res.Bytes < total || res.Digest != e.img.digest {
+		if res.Bytes < total || res.Digest != e.img.Digest {
 			b.Fatalf("copied %d of %d bytes, digest %s", res.Bytes, total, res.Digest)
 		}
 		b.StopTimer()
@@ -264,7 +267,7 @@ func BenchmarkRebackupUnchanged(b *testing.B) {
 	b.ReportMetric(float64(written)/n, "again-bytes-written")
 	b.ReportMetric(float64(bytes)/n, "again-bytes-copied")
 	b.ReportMetric(100*(again.Seconds()/n)/firstTime.Seconds(), "time-%")
-	b.ReportMetric(100*(float64(written)/n)/float64(e.img.totalSize()), "bytes-%")
+	b.ReportMetric(100*(float64(written)/n)/float64(e.img.TotalSize()), "bytes-%")
 }
 
 // childJob is what BenchmarkBackupPeakRSS hands to the child process.
@@ -362,8 +365,8 @@ func BenchmarkBackupPeakRSS(b *testing.B) {
 	e := newBenchEnv(b)
 	job := func(prefix string) childJob {
 		return childJob{
-			Host: e.src.host, Token: e.src.token, Repo: e.repo, Ref: "v1",
-			CA: loopbackPKI(b).caPEM, Credentials: e.s3.credentials(e.s3.secretKey), BSL: e.s3.bsl("default", prefix),
+			Host: e.src.Host, Token: e.src.Token, Repo: e.repo, Ref: "v1",
+			CA: loopbackPKI(b).CAPEM, Credentials: e.s3.credentials(e.s3.secretKey), BSL: e.s3.bsl("default", prefix),
 			Params: benchDriverParams(), MaxBlobs: *benchConc,
 		}
 	}
@@ -376,8 +379,8 @@ func BenchmarkBackupPeakRSS(b *testing.B) {
 	for i := range b.N {
 		prefix := fmt.Sprintf("rss-%d", i)
 		rss, res := runChildCopy(b, job(prefix))
-		if res.Digest != e.img.digest.String() {
-			b.Fatalf("child copied %s, want %s", res.Digest, e.img.digest)
+		if res.Digest != e.img.Digest.String() {
+			b.Fatalf("child copied %s, want %s", res.Digest, e.img.Digest)
 		}
 		maxRSS = max(maxRSS, rss)
 		secs += res.Seconds
@@ -386,6 +389,6 @@ func BenchmarkBackupPeakRSS(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(maxRSS)/mib, "peak-RSS-MiB")
 	b.ReportMetric(float64(baseline)/mib, "baseline-RSS-MiB")
-	b.ReportMetric(float64(e.img.totalSize())/mib, "image-MiB")
-	b.ReportMetric(float64(e.img.totalSize())*float64(b.N)/mib/secs, "copy-MiB/s")
+	b.ReportMetric(float64(e.img.TotalSize())/mib, "image-MiB")
+	b.ReportMetric(float64(e.img.TotalSize())*float64(b.N)/mib/secs, "copy-MiB/s")
 }

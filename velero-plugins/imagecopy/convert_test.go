@@ -16,6 +16,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	"go.podman.io/image/v5/manifest"
+
+	"github.com/velero-openshift/plugins/test/testimage"
 )
 
 // schema1Registry serves one Docker schema 1 image (the format OpenShift 3.x registries still
@@ -23,9 +25,9 @@ import (
 // pull uses. No registry software available here can still serve schema 1.
 func schema1Registry(t *testing.T, repo string) (host string, manifestDigest digest.Digest, layerDiffID digest.Digest) {
 	t.Helper()
-	layer, diffID := layerBlob(t, layerSpec{seed: 71, size: 64 << 10})
+	layer, diffID := testimage.LayerBlob(t, testimage.Layer{Seed: 71, Size: 64 << 10})
 	var layerBytes bytes.Buffer
-	rc := layer.open()
+	rc := layer.Open()
 	if _, err := io.Copy(&layerBytes, rc); err != nil {
 		t.Fatal(err)
 	}
@@ -35,10 +37,10 @@ func schema1Registry(t *testing.T, repo string) (host string, manifestDigest dig
 		"config":           map[string]any{"Cmd": []string{"/app"}, "Env": []string{"A=b"}},
 		"container_config": map[string]any{"Cmd": []string{"/bin/sh", "-c", "#(nop) ADD file in /"}},
 	}
-	raw := mustJSON(t, map[string]any{
+	raw := testimage.MustJSON(t, map[string]any{
 		"schemaVersion": 1, "name": repo, "tag": "v1", "architecture": "amd64",
-		"fsLayers": []map[string]string{{"blobSum": layer.digest.String()}},
-		"history":  []map[string]string{{"v1Compatibility": string(mustJSON(t, v1c))}},
+		"fsLayers": []map[string]string{{"blobSum": layer.Digest.String()}},
+		"history":  []map[string]string{{"v1Compatibility": string(testimage.MustJSON(t, v1c))}},
 	})
 	md := digest.FromBytes(raw)
 	mux := http.NewServeMux()
@@ -54,7 +56,7 @@ func schema1Registry(t *testing.T, repo string) (host string, manifestDigest dig
 			if r.Method != http.MethodHead {
 				_, _ = w.Write(raw)
 			}
-		case p == repo+"/blobs/"+layer.digest.String():
+		case p == repo+"/blobs/"+layer.Digest.String():
 			w.Header().Set("Content-Length", fmt.Sprint(layerBytes.Len()))
 			if r.Method != http.MethodHead {
 				_, _ = w.Write(layerBytes.Bytes())
@@ -64,7 +66,7 @@ func schema1Registry(t *testing.T, repo string) (host string, manifestDigest dig
 		}
 	})
 	srv := httptest.NewUnstartedServer(mux)
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{loopbackPKI(t).cert}, MinVersion: tls.VersionTLS12}
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{loopbackPKI(t).Cert}, MinVersion: tls.VersionTLS12}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	return strings.TrimPrefix(srv.URL, "https://"), md, diffID
@@ -75,7 +77,7 @@ func schema1Registry(t *testing.T, repo string) (host string, manifestDigest dig
 func TestSchema1IsStoredConverted(t *testing.T) {
 	ctx := context.Background()
 	host, srcDigest, diffID := schema1Registry(t, "legacy/app")
-	reg, err := NewRegistry(RegistryOptions{Host: host, Token: "t", CA: loopbackPKI(t).caPEM})
+	reg, err := NewRegistry(RegistryOptions{Host: host, Token: "t", CA: loopbackPKI(t).CAPEM})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,15 +104,16 @@ func TestSchema1IsStoredConverted(t *testing.T) {
 	// The converted image is complete: it copies out of the store into a real registry, and its
 	// config names the layer by the diff ID computed from the layer's content.
 	target := startRegistry(t, "tok")
-	out, _ := target.endpoint(t).Image("legacy/app", "v1")
+	out, _ := endpoint(t, target).Image("legacy/app", "v1")
 	res2, err := (&Copier{Attempts: 1}).Copy(ctx, stored, out)
 	if err != nil || res2.Digest != res.Digest || res2.Converted {
 		t.Fatalf("store -> registry: digest %s converted %v err %v; want %s unchanged", res2.Digest, res2.Converted, err, res.Digest)
 	}
-	raw, got, err := target.manifest("legacy/app", res.Digest.String())
-	if err != nil || got != res.Digest.String() {
-		t.Fatalf("registry manifest %s: digest %s, %v", res.Digest, got, err)
+	got, _, err := target.Client.Manifest("legacy/app", res.Digest.String())
+	if err != nil || got.Digest != res.Digest {
+		t.Fatalf("registry manifest %s: digest %s, %v", res.Digest, got.Digest, err)
 	}
+	raw := got.Raw
 	var m struct {
 		SchemaVersion int                            `json:"schemaVersion"`
 		Config        struct{ Digest digest.Digest } `json:"config"`
@@ -118,8 +121,8 @@ func TestSchema1IsStoredConverted(t *testing.T) {
 	if err := json.Unmarshal(raw, &m); err != nil || m.SchemaVersion != 2 || m.Config.Digest == "" {
 		t.Fatalf("converted manifest is not schema 2 with a config (%v): %s", err, raw)
 	}
-	req, _ := http.NewRequest(http.MethodGet, "https://"+target.host+"/v2/legacy/app/blobs/"+m.Config.Digest.String(), nil)
-	resp, err := target.do(req)
+	req, _ := http.NewRequest(http.MethodGet, "https://"+target.Host+"/v2/legacy/app/blobs/"+m.Config.Digest.String(), nil)
+	resp, err := target.Client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,22 +12,11 @@ package imagecopy
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	stdlog "log"
-	"math/big"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,12 +31,13 @@ import (
 	"github.com/aws/aws-sdk-go/aws/credentials"
 	"github.com/aws/aws-sdk-go/aws/session"
 	"github.com/aws/aws-sdk-go/service/s3"
-	"github.com/distribution/distribution/v3/configuration"
-	"github.com/distribution/distribution/v3/registry/handlers"
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/sirupsen/logrus"
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/velero-openshift/plugins/test/testpki"
+	"github.com/velero-openshift/plugins/test/testregistry"
 )
 
 var versitygwFlag = flag.String("imagecopy.versitygw", "", "versitygw binary (default: $VERSITYGW or <repo>/bin/stack/versitygw)")
@@ -69,13 +59,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// ---------------------------------------------------------------- TLS
+// ---------------------------------------------------------------- TLS and registry
 
+// testPKI is the process's CA and loopback serving certificate, with the certificate and key
+// also as files for the S3 server child process.
 type testPKI struct {
-	caPEM []byte
-	cert  tls.Certificate
-	certF string // PEM files, for child processes
-	keyF  string
+	*testpki.PKI
+	certF, keyF string
 }
 
 var (
@@ -95,42 +85,7 @@ func loopbackPKI(t testing.TB) *testPKI {
 }
 
 func newPKI() (*testPKI, error) {
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "imagecopy test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return nil, err
-	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		return nil, err
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return nil, err
-	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	p, err := testpki.New("imagecopy test CA")
 	if err != nil {
 		return nil, err
 	}
@@ -138,196 +93,28 @@ func newPKI() (*testPKI, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &testPKI{
-		caPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		cert:  cert, certF: filepath.Join(dir, "tls.crt"), keyF: filepath.Join(dir, "tls.key"),
-	}
-	if err := errors.Join(os.WriteFile(p.certF, certPEM, 0o600), os.WriteFile(p.keyF, keyPEM, 0o600)); err != nil {
+	certF, keyF, err := p.WriteFiles(dir)
+	if err != nil {
 		return nil, err
 	}
-	return p, nil
+	return &testPKI{PKI: p, certF: certF, keyF: keyF}, nil
 }
 
-func (p *testPKI) clientTLS() *tls.Config {
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(p.caPEM)
-	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-}
-
-// ---------------------------------------------------------------- registry
-
-// testRegistry is a real distribution registry in this process, over HTTPS, requiring a bearer
+// startRegistry runs a real distribution registry in this process over HTTPS, wanting a bearer
 // token like OpenShift's internal registry does.
-type testRegistry struct {
-	host   string // 127.0.0.1:port
-	token  string
-	dir    string
-	client *http.Client
-	srv    *httptest.Server
+func startRegistry(t testing.TB, token string) *testregistry.Registry {
+	t.Helper()
+	return testregistry.Start(t, loopbackPKI(t).PKI, token)
 }
 
-func startRegistry(t testing.TB, token string) *testRegistry {
+// endpoint is the engine's view of a test registry: its host, token and CA.
+func endpoint(t testing.TB, r *testregistry.Registry) *Registry {
 	t.Helper()
-	p := loopbackPKI(t)
-	dir := t.TempDir()
-	cfg := &configuration.Configuration{
-		Storage: configuration.Storage{
-			"filesystem":  configuration.Parameters{"rootdirectory": dir},
-			"delete":      configuration.Parameters{"enabled": true},
-			"maintenance": configuration.Parameters{"uploadpurging": map[any]any{"enabled": false}},
-		},
-	}
-	cfg.HTTP.Secret = "imagecopy-test-secret"
-	cfg.Log.Level = "error"
-	app := handlers.NewApp(context.Background(), cfg)
-	reg := &testRegistry{token: token, dir: dir}
-	auth := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "Bearer "+token {
-			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="https://%s/openshift/token"`, r.Host))
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		app.ServeHTTP(w, r)
-	})
-	srv := httptest.NewUnstartedServer(auth)
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{p.cert}, MinVersion: tls.VersionTLS12}
-	srv.Config.ErrorLog = stdlog.New(io.Discard, "", 0) // TLS handshake noise from refused clients
-	srv.StartTLS()
-	t.Cleanup(func() {
-		srv.Close()
-		_ = app.Shutdown()
-	})
-	reg.srv = srv
-	reg.host = strings.TrimPrefix(srv.URL, "https://")
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = p.clientTLS()
-	reg.client = &http.Client{Transport: tr}
-	return reg
-}
-
-func (r *testRegistry) endpoint(t testing.TB) *Registry {
-	t.Helper()
-	reg, err := NewRegistry(RegistryOptions{Host: r.host, Token: r.token, CA: loopbackPKI(t).caPEM})
+	reg, err := NewRegistry(RegistryOptions{Host: r.Host, Token: r.Token, CA: loopbackPKI(t).CAPEM})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return reg
-}
-
-func (r *testRegistry) do(req *http.Request) (*http.Response, error) {
-	req.Header.Set("Authorization", "Bearer "+r.token)
-	return r.client.Do(req)
-}
-
-// pushBlob uploads a blob (monolithic upload) unless the registry has it.
-func (r *testRegistry) pushBlob(repo string, b blob) error {
-	base := "https://" + r.host + "/v2/" + repo
-	req, _ := http.NewRequest(http.MethodHead, base+"/blobs/"+b.digest.String(), nil)
-	resp, err := r.do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode == http.StatusOK {
-		return nil
-	}
-	req, _ = http.NewRequest(http.MethodPost, base+"/blobs/uploads/", nil)
-	resp, err = r.do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		return fmt.Errorf("start upload: %s", resp.Status)
-	}
-	loc := resp.Header.Get("Location")
-	if !strings.HasPrefix(loc, "http") {
-		loc = "https://" + r.host + loc
-	}
-	sep := "?"
-	if strings.Contains(loc, "?") {
-		sep = "&"
-	}
-	body := b.open()
-	defer body.Close()
-	req, _ = http.NewRequest(http.MethodPut, loc+sep+"digest="+b.digest.String(), body)
-	req.ContentLength = b.size
-	req.Header.Set("Content-Type", "application/octet-stream")
-	resp, err = r.do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		msg, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("upload %s: %s %s", b.digest, resp.Status, msg)
-	}
-	return nil
-}
-
-func (r *testRegistry) pushManifest(repo, ref, mediaType string, raw []byte) error {
-	req, _ := http.NewRequest(http.MethodPut, "https://"+r.host+"/v2/"+repo+"/manifests/"+ref, bytes.NewReader(raw))
-	req.Header.Set("Content-Type", mediaType)
-	resp, err := r.do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		msg, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("put manifest %s:%s: %s %s", repo, ref, resp.Status, msg)
-	}
-	return nil
-}
-
-// push uploads an image (its blobs, child manifests for an index, then the manifest) under tag.
-func (r *testRegistry) push(t testing.TB, repo, tag string, img *testImage) {
-	t.Helper()
-	for _, b := range img.blobs {
-		if err := r.pushBlob(repo, b); err != nil {
-			t.Fatalf("push %s: %v", repo, err)
-		}
-	}
-	for _, c := range img.children {
-		if err := r.pushManifest(repo, c.digest.String(), c.mediaType, c.raw); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := r.pushManifest(repo, tag, img.mediaType, img.raw); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// manifest fetches a manifest by tag or digest: raw bytes and the registry's digest header.
-func (r *testRegistry) manifest(repo, ref string) ([]byte, string, error) {
-	req, _ := http.NewRequest(http.MethodGet, "https://"+r.host+"/v2/"+repo+"/manifests/"+ref, nil)
-	req.Header.Set("Accept", strings.Join([]string{
-		"application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json",
-		"application/vnd.docker.distribution.manifest.v2+json", "application/vnd.docker.distribution.manifest.list.v2+json",
-	}, ", "))
-	resp, err := r.do(req)
-	if err != nil {
-		return nil, "", err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, "", err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, "", fmt.Errorf("get manifest %s:%s: %s", repo, ref, resp.Status)
-	}
-	return raw, resp.Header.Get("Docker-Content-Digest"), nil
-}
-
-func (r *testRegistry) hasBlob(repo, dgst string) bool {
-	req, _ := http.NewRequest(http.MethodHead, "https://"+r.host+"/v2/"+repo+"/blobs/"+dgst, nil)
-	resp, err := r.do(req)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
 }
 
 // ---------------------------------------------------------------- S3 (versitygw)
@@ -490,7 +277,7 @@ func (s *testS3) client(secret string) *s3.S3 {
 		WithS3DisableContentMD5Validation(s.checksumAlgorithm == "")
 	// CustomCABundle also keeps a host's AWS_CA_BUNDLE from replacing the trusted roots.
 	sess := session.Must(session.NewSessionWithOptions(session.Options{
-		Config: *cfg, CustomCABundle: bytes.NewReader(loopbackPKI(s.t).caPEM),
+		Config: *cfg, CustomCABundle: bytes.NewReader(loopbackPKI(s.t).CAPEM),
 	}))
 	return s3.New(sess)
 }
@@ -507,7 +294,7 @@ func (s *testS3) bsl(name, prefix string) *velerov1.BackupStorageLocation {
 				"checksumAlgorithm": s.checksumAlgorithm,
 			},
 			StorageType: velerov1.StorageType{ObjectStorage: &velerov1.ObjectStorageLocation{
-				Bucket: s.bucket, Prefix: prefix, CACert: loopbackPKI(s.t).caPEM,
+				Bucket: s.bucket, Prefix: prefix, CACert: loopbackPKI(s.t).CAPEM,
 			}},
 		},
 	}

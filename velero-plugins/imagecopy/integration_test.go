@@ -26,6 +26,9 @@ import (
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
 	"go.podman.io/image/v5/types"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/velero-openshift/plugins/test/testimage"
+	"github.com/velero-openshift/plugins/test/testregistry"
 )
 
 const (
@@ -36,8 +39,8 @@ const (
 // fixture: a source registry holding a multi-layer image, an image sharing two of its layers,
 // and a two-platform index; an empty restore registry.
 type fixture struct {
-	src, dst *testRegistry
-	images   map[string]*testImage // repository -> image, tagged v1
+	src, dst *testregistry.Registry
+	images   map[string]*testimage.Image // repository -> image, tagged v1
 	repos    []string
 }
 
@@ -46,23 +49,23 @@ func newFixture(t *testing.T) *fixture {
 	f := &fixture{
 		src:    startRegistry(t, "src-token-"+randomHex(8)),
 		dst:    startRegistry(t, "dst-token-"+randomHex(8)),
-		images: map[string]*testImage{},
+		images: map[string]*testimage.Image{},
 	}
-	f.add(t, "team-a/one", makeImage(t, "amd64", layerSpec{1, 3 * mib}, layerSpec{2, mib}, layerSpec{3, 512 * kib}))
-	f.add(t, "team-a/two", makeImage(t, "amd64", layerSpec{2, mib}, layerSpec{3, 512 * kib}, layerSpec{4, 2 * mib}))
-	f.add(t, "team-b/multi", makeIndex(t,
-		makeImage(t, "amd64", layerSpec{5, mib}, layerSpec{6, 256 * kib}),
-		makeImage(t, "arm64", layerSpec{7, mib}, layerSpec{6, 256 * kib})))
+	f.add(t, "team-a/one", testimage.New(t, testimage.Spec{Arch: "amd64"}, testimage.Layer{Seed: 1, Size: 3 * mib}, testimage.Layer{Seed: 2, Size: mib}, testimage.Layer{Seed: 3, Size: 512 * kib}))
+	f.add(t, "team-a/two", testimage.New(t, testimage.Spec{Arch: "amd64"}, testimage.Layer{Seed: 2, Size: mib}, testimage.Layer{Seed: 3, Size: 512 * kib}, testimage.Layer{Seed: 4, Size: 2 * mib}))
+	f.add(t, "team-b/multi", testimage.Index(t,
+		testimage.New(t, testimage.Spec{Arch: "amd64"}, testimage.Layer{Seed: 5, Size: mib}, testimage.Layer{Seed: 6, Size: 256 * kib}),
+		testimage.New(t, testimage.Spec{Arch: "arm64"}, testimage.Layer{Seed: 7, Size: mib}, testimage.Layer{Seed: 6, Size: 256 * kib})))
 	// Docker schema 2: an image and a manifest list.
-	f.add(t, "team-c/docker", makeDockerImage(t, "amd64", layerSpec{8, 768 * kib}, layerSpec{9, 128 * kib}))
-	f.add(t, "team-c/dockerlist", makeIndex(t,
-		makeDockerImage(t, "amd64", layerSpec{10, 512 * kib}),
-		makeDockerImage(t, "ppc64le", layerSpec{11, 512 * kib})))
+	f.add(t, "team-c/docker", testimage.New(t, testimage.Spec{Docker: true, Arch: "amd64"}, testimage.Layer{Seed: 8, Size: 768 * kib}, testimage.Layer{Seed: 9, Size: 128 * kib}))
+	f.add(t, "team-c/dockerlist", testimage.Index(t,
+		testimage.New(t, testimage.Spec{Docker: true, Arch: "amd64"}, testimage.Layer{Seed: 10, Size: 512 * kib}),
+		testimage.New(t, testimage.Spec{Docker: true, Arch: "ppc64le"}, testimage.Layer{Seed: 11, Size: 512 * kib})))
 	return f
 }
 
-func (f *fixture) add(t *testing.T, repo string, img *testImage) {
-	f.src.push(t, repo, "v1", img)
+func (f *fixture) add(t *testing.T, repo string, img *testimage.Image) {
+	f.src.Push(t, repo, img, "v1")
 	f.images[repo] = img
 	f.repos = append(f.repos, repo)
 }
@@ -71,12 +74,12 @@ func (f *fixture) add(t *testing.T, repo string, img *testImage) {
 // (as the ImageStream backup does for history entries), the others by tag.
 func (f *fixture) backupJobs(t *testing.T, store *Store) []Job {
 	t.Helper()
-	reg := f.src.endpoint(t)
+	reg := endpoint(t, f.src)
 	var jobs []Job
 	for _, repo := range f.repos {
 		ref := "v1"
 		if repo == "team-a/one" {
-			ref = f.images[repo].digest.String()
+			ref = f.images[repo].Digest.String()
 		}
 		src, err := reg.Image(repo, ref)
 		if err != nil {
@@ -91,14 +94,14 @@ func (f *fixture) backupJobs(t *testing.T, store *Store) []Job {
 	return jobs
 }
 
-func (f *fixture) restoreJobs(t *testing.T, store *Store, into *testRegistry) []Job {
+func (f *fixture) restoreJobs(t *testing.T, store *Store, into *testregistry.Registry) []Job {
 	t.Helper()
-	reg := into.endpoint(t)
+	reg := endpoint(t, into)
 	var jobs []Job
 	for _, repo := range f.repos {
 		ref := "v1"
 		if repo == "team-a/one" {
-			ref = f.images[repo].digest.String()
+			ref = f.images[repo].Digest.String()
 		}
 		src, err := store.Image(repo, ref)
 		if err != nil {
@@ -120,7 +123,7 @@ func requireOK(t *testing.T, f *fixture, results []Result) {
 			t.Fatalf("%v", r.Err)
 		}
 		repo := strings.TrimPrefix(strings.SplitN(strings.SplitN(r.Job.Src.Name(), "@", 2)[0], ":", 2)[0], "restored-")
-		if want := f.images[repo].digest; r.Digest != want {
+		if want := f.images[repo].Digest; r.Digest != want {
 			t.Errorf("%s: copied digest %s, pushed %s", r.Job.Src, r.Digest, want)
 		}
 	}
@@ -128,25 +131,25 @@ func requireOK(t *testing.T, f *fixture, results []Result) {
 
 // checkRestored compares the restore registry with what was pushed: same manifest bytes, same
 // digest, every blob present.
-func (f *fixture) checkRestored(t *testing.T, into *testRegistry) {
+func (f *fixture) checkRestored(t *testing.T, into *testregistry.Registry) {
 	t.Helper()
 	for _, repo := range f.repos {
 		img := f.images[repo]
-		raw, dgst, err := into.manifest("restored-"+repo, "v1")
-		if err != nil {
-			t.Fatal(err)
+		m, found, err := into.Client.Manifest("restored-"+repo, "v1")
+		if err != nil || !found {
+			t.Fatalf("restored %s:v1: found %v, %v", repo, found, err)
 		}
-		if dgst != img.digest.String() || digest.FromBytes(raw) != img.digest {
-			t.Errorf("restored %s: digest %s (body %s), pushed %s", repo, dgst, digest.FromBytes(raw), img.digest)
+		if m.Digest != img.Digest {
+			t.Errorf("restored %s: digest %s, pushed %s", repo, m.Digest, img.Digest)
 		}
-		for _, c := range img.children {
-			if _, d, err := into.manifest("restored-"+repo, c.digest.String()); err != nil || d != c.digest.String() {
-				t.Errorf("restored %s: instance %s: %v", repo, c.digest, err)
+		for _, c := range img.Children {
+			if got, found, err := into.Client.Manifest("restored-"+repo, c.Digest.String()); err != nil || !found || got.Digest != c.Digest {
+				t.Errorf("restored %s: instance %s: found %v, %v", repo, c.Digest, found, err)
 			}
 		}
-		for _, b := range img.blobs {
-			if !into.hasBlob("restored-"+repo, b.digest.String()) {
-				t.Errorf("restored %s: blob %s missing", repo, b.digest)
+		for _, b := range img.Blobs {
+			if ok, err := into.Client.HasBlob("restored-"+repo, b.Digest); err != nil || !ok {
+				t.Errorf("restored %s: blob %s missing (%v)", repo, b.Digest, err)
 			}
 		}
 	}
@@ -182,7 +185,7 @@ func checkStoreIntegrity(t *testing.T, store *Store) (manifests int) {
 				return nil
 			}
 			for _, ref := range m.References() {
-				if ref.MediaType == v1.MediaTypeImageManifest || ref.MediaType == dockerManifest {
+				if ref.MediaType == v1.MediaTypeImageManifest || ref.MediaType == testimage.DockerManifest {
 					if ok, err := ms.Exists(ctx, ref.Digest); !ok || err != nil {
 						t.Errorf("%s@%s: instance %s missing (%v)", name, d, ref.Digest, err)
 					}
@@ -241,7 +244,7 @@ func TestBackupRestoreThroughS3(t *testing.T) {
 	requireOK(t, f, first)
 	var total int64
 	for _, img := range f.images {
-		total += img.totalSize()
+		total += img.TotalSize()
 	}
 	t.Logf("first backup: %d blob bytes written to S3 (images total %d, some layers shared) in %v", counter.written.Load(), total, firstTime)
 	if m := counter.maxActive.Load(); m > 2 {
@@ -296,7 +299,7 @@ func TestBackupRestoreThroughS3(t *testing.T) {
 	}
 
 	// Never log credentials.
-	for _, secret := range []string{s3.secretKey, f.src.token, f.dst.token} {
+	for _, secret := range []string{s3.secretKey, f.src.Token, f.dst.Token} {
 		if strings.Contains(logs.String(), secret) {
 			t.Errorf("a credential appears in the log")
 		}
@@ -462,7 +465,7 @@ func TestSharedLayersUploadedOnce(t *testing.T) {
 		}
 		return store
 	}
-	reg := f.src.endpoint(t)
+	reg := endpoint(t, f.src)
 	c := &Copier{Log: log}
 	one, two := f.images["team-a/one"], f.images["team-a/two"]
 	var store *Store
@@ -472,8 +475,8 @@ func TestSharedLayersUploadedOnce(t *testing.T) {
 		want     int64 // bytes uploaded
 		reused   int
 	}{
-		{open(), "team-a/one", "team-a/one", one.totalSize(), 0},
-		{open(), "team-a/two", "team-a/two", two.blobs[0].size + two.blobs[3].size, 2}, // earlier backup's blobs
+		{open(), "team-a/one", "team-a/one", one.TotalSize(), 0},
+		{open(), "team-a/two", "team-a/two", two.Blobs[0].Size + two.Blobs[3].Size, 2}, // earlier backup's blobs
 		{nil, "team-a/two", "team-c/two", 0, 3},                                        // same process: mount (config too)
 		{nil, "team-a/one", "team-d/one", 0, 3},
 	} {
@@ -540,23 +543,23 @@ func TestRegistryErrors(t *testing.T) {
 	store := filesystemStore(t, t.TempDir())
 	c := &Copier{Attempts: 3, Backoff: 10 * time.Millisecond}
 
-	bad, _ := NewRegistry(RegistryOptions{Host: f.src.host, Token: "not-the-token", CA: loopbackPKI(t).caPEM})
+	bad, _ := NewRegistry(RegistryOptions{Host: f.src.Host, Token: "not-the-token", CA: loopbackPKI(t).CAPEM})
 	src, _ := bad.Image("team-a/one", "v1")
 	dst, _ := store.Image("team-a/one", "v1")
 	res, err := c.Copy(ctx, src, dst)
 	t.Logf("wrong token: %v", err)
-	if err == nil || res.Attempts != 1 || !strings.Contains(err.Error(), "registry "+f.src.host+" image team-a/one:v1") {
+	if err == nil || res.Attempts != 1 || !strings.Contains(err.Error(), "registry "+f.src.Host+" image team-a/one:v1") {
 		t.Errorf("wrong token: attempts %d, %v", res.Attempts, err)
 	}
 
-	src, _ = f.src.endpoint(t).Image("team-a/missing", "v1")
+	src, _ = endpoint(t, f.src).Image("team-a/missing", "v1")
 	res, err = c.Copy(ctx, src, dst)
 	t.Logf("missing image: %v", err)
 	if err == nil || res.Attempts != 1 {
 		t.Errorf("missing image: attempts %d, %v", res.Attempts, err)
 	}
 
-	noCA, _ := NewRegistry(RegistryOptions{Host: f.src.host, Token: f.src.token})
+	noCA, _ := NewRegistry(RegistryOptions{Host: f.src.Host, Token: f.src.Token})
 	src, _ = noCA.Image("team-a/one", "v1")
 	res, err = c.Copy(ctx, src, dst)
 	t.Logf("no CA: %v", err)
@@ -565,7 +568,7 @@ func TestRegistryErrors(t *testing.T) {
 	}
 
 	// Only when configured: the same registry without its CA, certificate not verified.
-	insecure, _ := NewRegistry(RegistryOptions{Host: f.src.host, Token: f.src.token, InsecureSkipTLSVerify: true})
+	insecure, _ := NewRegistry(RegistryOptions{Host: f.src.Host, Token: f.src.Token, InsecureSkipTLSVerify: true})
 	src, _ = insecure.Image("team-a/one", "v1")
 	if _, err := c.Copy(ctx, src, dst); err != nil {
 		t.Errorf("no CA, verification off: %v", err)
@@ -593,9 +596,9 @@ func filesystemStore(t *testing.T, dir string) *Store {
 // the image. Either way the store never holds a manifest whose blobs are missing.
 func TestS3KilledMidCopy(t *testing.T) {
 	src := startRegistry(t, "src-token-"+randomHex(8))
-	big := makeImage(t, "amd64", layerSpec{11, 12 * mib}, layerSpec{12, 12 * mib}, layerSpec{13, 12 * mib})
-	src.push(t, "big/app", "v1", big)
-	reg := src.endpoint(t)
+	big := testimage.New(t, testimage.Spec{Arch: "amd64"}, testimage.Layer{Seed: 11, Size: 12 * mib}, testimage.Layer{Seed: 12, Size: 12 * mib}, testimage.Layer{Seed: 13, Size: 12 * mib})
+	src.Push(t, "big/app", big, "v1")
+	reg := endpoint(t, src)
 	ctx := context.Background()
 
 	for _, restart := range []bool{true, false} {
@@ -637,10 +640,10 @@ func TestS3KilledMidCopy(t *testing.T) {
 				if err != nil {
 					t.Fatalf("copy did not recover: %v", err)
 				}
-				if res.Attempts < 2 || res.Digest != big.digest {
-					t.Errorf("attempts %d digest %s, want a retry and %s", res.Attempts, res.Digest, big.digest)
+				if res.Attempts < 2 || res.Digest != big.Digest {
+					t.Errorf("attempts %d digest %s, want a retry and %s", res.Attempts, res.Digest, big.Digest)
 				}
-				if d, err := store.Resolve(ctx, dstImg); err != nil || d != big.digest {
+				if d, err := store.Resolve(ctx, dstImg); err != nil || d != big.Digest {
 					t.Errorf("stored: %s %v", d, err)
 				}
 			} else {
@@ -667,8 +670,8 @@ func TestS3KilledMidCopy(t *testing.T) {
 // removes the partial upload (cleanup runs on a context that is not cancelled).
 func TestCancelCleansUp(t *testing.T) {
 	src := startRegistry(t, "src-token-"+randomHex(8))
-	big := makeImage(t, "amd64", layerSpec{21, 16 * mib}, layerSpec{22, 16 * mib})
-	src.push(t, "big/app", "v1", big)
+	big := testimage.New(t, testimage.Spec{Arch: "amd64"}, testimage.Layer{Seed: 21, Size: 16 * mib}, testimage.Layer{Seed: 22, Size: 16 * mib})
+	src.Push(t, "big/app", big, "v1")
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -684,7 +687,7 @@ func TestCancelCleansUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srcImg, _ := src.endpoint(t).Image("big/app", "v1")
+	srcImg, _ := endpoint(t, src).Image("big/app", "v1")
 	dstImg, _ := store.Image("big/app", "v1")
 	start := time.Now()
 	_, err = (&Copier{}).Copy(ctx, srcImg, dstImg)
@@ -720,12 +723,12 @@ func TestFilesystemStoreAndOrdering(t *testing.T) {
 	f.checkRestored(t, f.dst)
 
 	// Three images into one tag: it ends on the last.
-	reg := f.dst.endpoint(t)
+	reg := endpoint(t, f.dst)
 	var jobs []Job
 	for _, repo := range []string{"team-a/one", "team-b/multi", "team-a/two"} {
 		ref := "v1"
 		if repo == "team-a/one" {
-			ref = f.images[repo].digest.String()
+			ref = f.images[repo].Digest.String()
 		}
 		s, _ := store.Image(repo, ref)
 		d, _ := reg.Image("history/app", "latest")
@@ -736,7 +739,7 @@ func TestFilesystemStoreAndOrdering(t *testing.T) {
 			t.Fatal(r.Err)
 		}
 	}
-	if _, d, err := f.dst.manifest("history/app", "latest"); err != nil || d != f.images["team-a/two"].digest.String() {
-		t.Errorf("history/app:latest is %s (%v), want the last job's %s", d, err, f.images["team-a/two"].digest)
+	if m, _, err := f.dst.Client.Manifest("history/app", "latest"); err != nil || m.Digest != f.images["team-a/two"].Digest {
+		t.Errorf("history/app:latest is %s (%v), want the last job's %s", m.Digest, err, f.images["team-a/two"].Digest)
 	}
 }
