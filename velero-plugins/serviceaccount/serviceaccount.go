@@ -150,9 +150,28 @@ func notServed(err error) bool {
 		strings.Contains(err.Error(), "could not find the requested resource")
 }
 
-// related is the shared body of the backup and item block actions.
-func related(env action.Env, client securityv1client.SecurityContextConstraintsGetter, index *SCCIndex, item runtime.Unstructured, backup *velerov1.Backup) ([]velero.ResourceIdentifier, *unstructured.Unstructured, error) {
-	bi, err := env.BackupItem(item, backup)
+// sccLookup is what the backup and item block actions share: the SCC client, the per-backup
+// SCC index, and finding the SCCs that grant a service account.
+type sccLookup struct {
+	env    action.Env
+	client securityv1client.SecurityContextConstraintsGetter
+	index  *SCCIndex
+}
+
+// newSCCLookup uses index, which may be shared between the two actions (nil: a new one).
+func newSCCLookup(env action.Env, client securityv1client.SecurityContextConstraintsGetter, index *SCCIndex) sccLookup {
+	if index == nil {
+		index = NewSCCIndex()
+	}
+	return sccLookup{env: env, client: client, index: index}
+}
+
+// AppliesTo selects service accounts.
+func (l sccLookup) AppliesTo() (velero.ResourceSelector, error) { return action.Resources(Resource), nil }
+
+// related returns the SCCs granting the service account item, and the item.
+func (l sccLookup) related(item runtime.Unstructured, backup *velerov1.Backup) ([]velero.ResourceIdentifier, *unstructured.Unstructured, error) {
+	bi, err := l.env.BackupItem(item, backup)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -160,7 +179,7 @@ func related(env action.Env, client securityv1client.SecurityContextConstraintsG
 	if ns == "" || name == "" {
 		return nil, nil, fmt.Errorf("metadata: service account without namespace or name")
 	}
-	ids, err := index.Related(client, backup, ns, name)
+	ids, err := l.index.Related(l.client, backup, ns, name)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -171,26 +190,16 @@ func related(env action.Env, client securityv1client.SecurityContextConstraintsG
 }
 
 // Backup returns the SCCs granting a service account as additional items.
-type Backup struct {
-	env    action.Env
-	client securityv1client.SecurityContextConstraintsGetter
-	index  *SCCIndex
-}
+type Backup struct{ sccLookup }
 
 // NewBackup builds the backup action; index may be shared with the item block action (nil: a new one).
 func NewBackup(env action.Env, client securityv1client.SecurityContextConstraintsGetter, index *SCCIndex) *Backup {
-	if index == nil {
-		index = NewSCCIndex()
-	}
-	return &Backup{env: env, client: client, index: index}
+	return &Backup{newSCCLookup(env, client, index)}
 }
-
-// AppliesTo selects service accounts.
-func (b *Backup) AppliesTo() (velero.ResourceSelector, error) { return action.Resources(Resource), nil }
 
 // Execute returns the item unchanged with its SCCs as additional items.
 func (b *Backup) Execute(item runtime.Unstructured, backup *velerov1.Backup) (runtime.Unstructured, []velero.ResourceIdentifier, error) {
-	ids, obj, err := related(b.env, b.client, b.index, item, backup)
+	ids, obj, err := b.related(item, backup)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -198,28 +207,16 @@ func (b *Backup) Execute(item runtime.Unstructured, backup *velerov1.Backup) (ru
 }
 
 // ItemBlock puts a service account and the SCCs granting it in one item block.
-type ItemBlock struct {
-	env    action.Env
-	client securityv1client.SecurityContextConstraintsGetter
-	index  *SCCIndex
-}
+type ItemBlock struct{ sccLookup }
 
 // NewItemBlock builds the item block action; index may be shared with the backup action (nil: a new one).
 func NewItemBlock(env action.Env, client securityv1client.SecurityContextConstraintsGetter, index *SCCIndex) *ItemBlock {
-	if index == nil {
-		index = NewSCCIndex()
-	}
-	return &ItemBlock{env: env, client: client, index: index}
-}
-
-// AppliesTo selects service accounts.
-func (b *ItemBlock) AppliesTo() (velero.ResourceSelector, error) {
-	return action.Resources(Resource), nil
+	return &ItemBlock{newSCCLookup(env, client, index)}
 }
 
 // GetRelatedItems returns the SCCs granting the service account.
 func (b *ItemBlock) GetRelatedItems(item runtime.Unstructured, backup *velerov1.Backup) ([]velero.ResourceIdentifier, error) {
-	ids, _, err := related(b.env, b.client, b.index, item, backup)
+	ids, _, err := b.related(item, backup)
 	return ids, err
 }
 
