@@ -35,6 +35,9 @@ func (g guard) run(item runtime.Unstructured, fn func() error) (err error) {
 	return err
 }
 
+// Name returns the registered name (Velero asks each action for it).
+func (g guard) Name() string { return g.name }
+
 // disabled reports whether the plugin config switches this action off for the given Velero namespace.
 func (g guard) disabled(veleroNamespace string) (bool, error) {
 	cfg, err := g.config.Config(background(), veleroNamespace)
@@ -51,9 +54,6 @@ type GuardedBackup struct {
 }
 
 var _ biav2.BackupItemAction = (*GuardedBackup)(nil)
-
-// Name returns the registered name.
-func (g *GuardedBackup) Name() string { return g.name }
 
 // AppliesTo delegates to the action.
 func (g *GuardedBackup) AppliesTo() (velero.ResourceSelector, error) { return g.action.AppliesTo() }
@@ -93,9 +93,6 @@ type GuardedRestore struct {
 }
 
 var _ riav2.RestoreItemAction = (*GuardedRestore)(nil)
-
-// Name returns the registered name.
-func (g *GuardedRestore) Name() string { return g.name }
 
 // AppliesTo delegates to the action.
 func (g *GuardedRestore) AppliesTo() (velero.ResourceSelector, error) { return g.action.AppliesTo() }
@@ -157,9 +154,6 @@ type GuardedItemBlock struct {
 	guard
 	action ItemBlockAction
 }
-
-// Name returns the registered name.
-func (g *GuardedItemBlock) Name() string { return g.name }
 
 // AppliesTo delegates to the action.
 func (g *GuardedItemBlock) AppliesTo() (velero.ResourceSelector, error) { return g.action.AppliesTo() }
