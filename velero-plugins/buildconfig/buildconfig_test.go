@@ -291,14 +291,6 @@ func TestBadSecretFieldMakesNoAPICalls(t *testing.T) {
 	}
 }
 
-func TestAppliesTo(t *testing.T) {
-	f, _ := finder()
-	sel, _ := NewRestore(actiontest.Env(), f).AppliesTo()
-	if !reflect.DeepEqual(sel.IncludedResources, []string{"buildconfigs.build.openshift.io"}) {
-		t.Fatalf("AppliesTo = %v", sel.IncludedResources)
-	}
-}
-
 func TestRegistrationNeedsClients(t *testing.T) {
 	if _, err := Registrations()[0].New(actiontest.Env()); err == nil {
 		t.Fatal("want an error without a pull secret finder or API clients")

@@ -140,10 +140,3 @@ func TestBadMetadataIsNamedError(t *testing.T) {
 		}
 	}
 }
-
-func TestAppliesTo(t *testing.T) {
-	b, r := actiontest.AppliesTo(t, Registrations()[0]), actiontest.AppliesTo(t, Registrations()[1])
-	if !reflect.DeepEqual(b, []string{"configmaps"}) || !reflect.DeepEqual(r, []string{"configmaps"}) {
-		t.Fatalf("AppliesTo = %v / %v", b, r)
-	}
-}

@@ -263,17 +263,3 @@ func setVolumes(dc *unstructured.Unstructured) {
 	a[keys.DCPodsHaveVolumeBackups] = "true"
 	dc.SetAnnotations(a)
 }
-
-func TestAppliesToAndRegistrations(t *testing.T) {
-	b, _ := NewBackup(actiontest.Env(), nil).AppliesTo()
-	for _, sel := range [][]string{b.IncludedResources, actiontest.AppliesTo(t, restoreReg())} {
-		if !reflect.DeepEqual(sel, []string{"deploymentconfigs.apps.openshift.io"}) {
-			t.Fatalf("AppliesTo = %v", sel)
-		}
-	}
-	regs := Registrations()
-	if len(regs) != 2 || regs[0].Name != "openshift.io/03-deploymentconfig-backup" || regs[0].Kind != action.KindBackup ||
-		regs[1].Name != "openshift.io/04-deploymentconfig-restore" || regs[1].Kind != action.KindRestore {
-		t.Fatalf("registrations = %+v", regs)
-	}
-}

@@ -75,10 +75,3 @@ func TestRestoreBadTypesAreNamedErrors(t *testing.T) {
 		})
 	}
 }
-
-func TestAppliesTo(t *testing.T) {
-	resources := actiontest.AppliesTo(t, Registrations()[0])
-	if !reflect.DeepEqual(resources, []string{"horizontalpodautoscalers.autoscaling"}) {
-		t.Fatalf("AppliesTo = %v", resources)
-	}
-}

@@ -178,13 +178,6 @@ func TestRestoreBadInputNamesField(t *testing.T) {
 	}
 }
 
-func TestAppliesToImageStreamsOnly(t *testing.T) {
-	sel, err := NewRestore(actiontest.Env()).AppliesTo()
-	if err != nil || !reflect.DeepEqual(sel.IncludedResources, []string{"imagestreams.image.openshift.io"}) {
-		t.Fatalf("AppliesTo = %v, %v", sel.IncludedResources, err)
-	}
-}
-
 func FuzzExecute(f *testing.F) {
 	f.Add([]byte(`{"spec":{"dockerImageRepository":"` + src + `/app/web","tags":[{"name":"a","from":{"kind":"DockerImage","name":"` + src + `/app/web:1"}}]}}`))
 	f.Add([]byte(`{"spec":{"tags":[{"from":{"kind":"ImageStreamTag","name":"a:b","namespace":"app"}},null,3]}}`))

@@ -330,20 +330,6 @@ func TestAreAdditionalItemsReady(t *testing.T) {
 	}
 }
 
-func TestAppliesToAndRegistrations(t *testing.T) {
-	r, _ := newRestore()
-	sel, _ := r.AppliesTo()
-	bsel := actiontest.AppliesTo(t, Registrations()[0])
-	want := []string{"imagestreamtags.image.openshift.io"}
-	if !reflect.DeepEqual(sel.IncludedResources, want) || !reflect.DeepEqual(bsel, want) {
-		t.Fatalf("AppliesTo = %v / %v", sel.IncludedResources, bsel)
-	}
-	regs := Registrations()
-	if regs[0].Name != BackupName || regs[0].Kind != action.KindBackup || regs[1].Name != RestoreName || regs[1].Kind != action.KindRestoreV2 {
-		t.Fatalf("registrations = %+v", regs)
-	}
-}
-
 func FuzzExecute(f *testing.F) {
 	seed := actiontest.FromSource(istag("v1", tagRef(ref("DockerImage", src+"/app/base:1", ""), true), src+"/app/web@"+digest))
 	seedJSON, _ := json.Marshal(seed.Object)

@@ -203,15 +203,3 @@ func TestRestoreBadTypesAreNamedErrors(t *testing.T) {
 		})
 	}
 }
-
-func TestAppliesTo(t *testing.T) {
-	sel, _ := NewRestore(actiontest.Env(), nil).AppliesTo()
-	if len(sel.IncludedResources) != 4 {
-		t.Fatalf("AppliesTo = %v", sel.IncludedResources)
-	}
-	for _, r := range sel.IncludedResources {
-		if !strings.Contains(r, ".") {
-			t.Errorf("resource %q is not group-qualified", r)
-		}
-	}
-}

@@ -250,20 +250,6 @@ func TestRestoreBadInput(t *testing.T) {
 	}
 }
 
-func TestAppliesToAndRegistrations(t *testing.T) {
-	b, _ := NewBackup(actiontest.Env(), nil).AppliesTo()
-	for _, sel := range [][]string{b.IncludedResources, actiontest.AppliesTo(t, restoreReg())} {
-		if !reflect.DeepEqual(sel, []string{"replicationcontrollers"}) {
-			t.Fatalf("AppliesTo = %v", sel)
-		}
-	}
-	regs := Registrations()
-	if len(regs) != 2 || regs[0].Name != "openshift.io/04-replicationcontroller-backup" || regs[0].Kind != action.KindBackup ||
-		regs[1].Name != "openshift.io/05-replicationcontroller-restore" || regs[1].Kind != action.KindRestore {
-		t.Fatalf("registrations = %+v", regs)
-	}
-}
-
 // FuzzExecute feeds arbitrary JSON objects as ReplicationControllers to the restore action.
 func FuzzExecute(f *testing.F) {
 	data, _ := json.Marshal(rcObj("web-3", "web").Object)

@@ -128,13 +128,6 @@ func TestGenerated(t *testing.T) {
 	}
 }
 
-func TestAppliesTo(t *testing.T) {
-	resources := actiontest.AppliesTo(t, Registrations()[0])
-	if !reflect.DeepEqual(resources, []string{"routes.route.openshift.io"}) {
-		t.Fatalf("AppliesTo = %v", resources)
-	}
-}
-
 func FuzzExecute(f *testing.F) {
 	f.Add([]byte(`{"metadata":{"name":"web","namespace":"app","annotations":{"openshift.io/host.generated":"true"}},"spec":{"host":"web-app.apps.a.example.com"}}`))
 	f.Add([]byte(`{"metadata":{"name":1,"annotations":[]},"spec":{"host":{}}}`))

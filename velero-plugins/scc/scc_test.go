@@ -111,10 +111,3 @@ func TestRestoreBadTypesAreNamedErrors(t *testing.T) {
 		})
 	}
 }
-
-func TestAppliesTo(t *testing.T) {
-	resources := actiontest.AppliesTo(t, Registrations()[0])
-	if !reflect.DeepEqual(resources, []string{"securitycontextconstraints.security.openshift.io"}) {
-		t.Fatalf("AppliesTo = %v", resources)
-	}
-}

@@ -81,10 +81,3 @@ func TestRestoreBadTypesAreNamedErrors(t *testing.T) {
 		})
 	}
 }
-
-func TestAppliesTo(t *testing.T) {
-	resources := actiontest.AppliesTo(t, Registrations()[0])
-	if !reflect.DeepEqual(resources, []string{"secrets"}) {
-		t.Fatalf("AppliesTo = %v", resources)
-	}
-}

@@ -1,7 +1,6 @@
 package serverfacts
 
 import (
-	"slices"
 	"strings"
 	"testing"
 
@@ -109,21 +108,4 @@ func containsAll(s string, parts ...string) bool {
 		}
 	}
 	return true
-}
-
-// TestAppliesToSPECResources pins both actions to SPEC §4's list: pods, every workload kind,
-// buildconfigs, imagestreams, imagestreamtags. Every extra resource is one more gRPC call per
-// item of that kind in every backup and restore.
-func TestAppliesToSPECResources(t *testing.T) {
-	want := []string{
-		"buildconfigs.build.openshift.io", "cronjobs.batch", "daemonsets.apps", "deploymentconfigs.apps.openshift.io",
-		"deployments.apps", "imagestreams.image.openshift.io", "imagestreamtags.image.openshift.io", "jobs.batch",
-		"pods", "replicasets.apps", "replicationcontrollers", "statefulsets.apps",
-	}
-	for _, reg := range Registrations() {
-		got := slices.Sorted(slices.Values(actiontest.AppliesTo(t, reg)))
-		if !slices.Equal(got, want) {
-			t.Errorf("%s applies to\n%v\nwant\n%v", reg.Name, got, want)
-		}
-	}
 }

@@ -69,10 +69,3 @@ func TestRestoreBadTypesAreNamedErrors(t *testing.T) {
 		})
 	}
 }
-
-func TestAppliesTo(t *testing.T) {
-	resources := actiontest.AppliesTo(t, Registrations()[0])
-	if !reflect.DeepEqual(resources, []string{"services"}) {
-		t.Fatalf("AppliesTo = %v", resources)
-	}
-}

@@ -167,7 +167,9 @@ func newSCCLookup(env action.Env, client securityv1client.SecurityContextConstra
 }
 
 // AppliesTo selects service accounts.
-func (l sccLookup) AppliesTo() (velero.ResourceSelector, error) { return action.Resources(Resource), nil }
+func (l sccLookup) AppliesTo() (velero.ResourceSelector, error) {
+	return action.Resources(Resource), nil
+}
 
 // related returns the SCCs granting the service account item, and the item.
 func (l sccLookup) related(item runtime.Unstructured, backup *velerov1.Backup) ([]velero.ResourceIdentifier, *unstructured.Unstructured, error) {

@@ -276,26 +276,3 @@ func TestRestoreBadTypesAreNamedErrors(t *testing.T) {
 		})
 	}
 }
-
-func TestRegistrations(t *testing.T) {
-	want := map[string]action.Kind{BackupName: action.KindBackup, ItemBlockName: action.KindItemBlock, RestoreName: action.KindRestore}
-	regs := Registrations()
-	if len(regs) != len(want) {
-		t.Fatalf("%d registrations", len(regs))
-	}
-	for _, r := range regs {
-		if want[r.Name] != r.Kind {
-			t.Errorf("%s registered as %s", r.Name, r.Kind)
-		}
-	}
-	for _, a := range []interface {
-		AppliesTo() (velero.ResourceSelector, error)
-	}{NewBackup(actiontest.Env(), nil, nil), NewItemBlock(actiontest.Env(), nil, nil)} {
-		if sel, _ := a.AppliesTo(); !reflect.DeepEqual(sel.IncludedResources, []string{"serviceaccounts"}) {
-			t.Errorf("%T AppliesTo = %v", a, sel.IncludedResources)
-		}
-	}
-	if got := actiontest.AppliesTo(t, Registrations()[2]); !reflect.DeepEqual(got, []string{"serviceaccounts"}) {
-		t.Errorf("restore AppliesTo = %v", got)
-	}
-}

@@ -197,17 +197,6 @@ func TestJobBadOwnerReferencesNamesField(t *testing.T) {
 	}
 }
 
-func TestAppliesTo(t *testing.T) {
-	got := actiontest.AppliesTo(t, Registrations()[1])
-	want := []string{"deployments.apps", "replicasets.apps", "statefulsets.apps", "daemonsets.apps", "cronjobs.batch"}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("workload AppliesTo = %v", got)
-	}
-	if got := actiontest.AppliesTo(t, Registrations()[0]); !reflect.DeepEqual(got, []string{"jobs.batch"}) {
-		t.Fatalf("job AppliesTo = %v", got)
-	}
-}
-
 func FuzzExecute(f *testing.F) {
 	seed, _ := json.Marshal(workload("apps/v1", "Deployment", podSpec(src, "app")).Object)
 	f.Add(seed)
