@@ -100,9 +100,7 @@ func TestGuardBackupRecoversPanicOnMalformedItem(t *testing.T) {
 	}))
 	item := actiontest.Object("v1", "Pod", "app", "web", map[string]any{"spec": "oops"})
 	_, _, err := actiontest.RunBackup(t, reg, actiontest.Env(), item, actiontest.Backup())
-	if err == nil || !strings.Contains(err.Error(), "recovered panic") || !strings.Contains(err.Error(), "Pod app/web") {
-		t.Fatalf("err = %v", err)
-	}
+	actiontest.ErrorNames(t, err, "recovered panic", "Pod app/web")
 }
 
 func TestWrapRejectsWrongKind(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/velero-openshift/plugins/common/action/actiontest"
 	"github.com/velero-openshift/plugins/common/keys"
 )
 
@@ -58,9 +59,7 @@ func TestSpecHook(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			name, got, err := SpecHook(restoreWith(tt.spec), tt.ns, tt.labels)
 			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), tt.spec.Name) {
-					t.Fatalf("err = %v, want one naming %q and the spec", err, tt.wantErr)
-				}
+				actiontest.ErrorNames(t, err, tt.wantErr, tt.spec.Name)
 				return
 			}
 			if err != nil || got != tt.want {

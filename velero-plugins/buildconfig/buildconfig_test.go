@@ -270,9 +270,7 @@ func TestBadInputNamesField(t *testing.T) {
 			item := actiontest.FromSource(actiontest.Object("build.openshift.io/v1", "BuildConfig", "app", "web", map[string]any{"spec": tt.spec}))
 			f, _ := finder()
 			_, err := runWith(t, env(0, true), f, item, nil)
-			if err == nil || !strings.Contains(err.Error(), tt.field) || !strings.Contains(err.Error(), "BuildConfig app/web") {
-				t.Fatalf("error = %v, want one naming %q and the object", err, tt.field)
-			}
+			actiontest.ErrorNames(t, err, tt.field, "BuildConfig app/web")
 		})
 	}
 }

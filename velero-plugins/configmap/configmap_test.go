@@ -2,7 +2,6 @@ package configmap
 
 import (
 	"reflect"
-	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -133,9 +132,7 @@ func TestBadMetadataIsNamedError(t *testing.T) {
 				} else {
 					_, err = actiontest.RunRestore(t, reg, actiontest.Env(), tt.item.DeepCopy(), actiontest.Restore(nil))
 				}
-				if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "ConfigMap app/x-ca") {
-					t.Fatalf("error = %v, want %q naming the item", err, tt.want)
-				}
+				actiontest.ErrorNames(t, err, tt.want, "ConfigMap app/x-ca")
 			})
 		}
 	}

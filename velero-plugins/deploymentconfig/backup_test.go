@@ -200,9 +200,7 @@ func TestBackupErrors(t *testing.T) {
 	})
 	reg := actiontest.Registration(BackupName, action.KindBackup, NewBackup(env, kube.CoreV1()))
 	_, _, err := actiontest.RunBackup(t, reg, env, dcObject("app", "web"), actiontest.Backup())
-	if err == nil || !strings.Contains(err.Error(), "listing pods") || !strings.Contains(err.Error(), "app/web") {
-		t.Fatalf("err = %v", err)
-	}
+	actiontest.ErrorNames(t, err, "listing pods", "app/web")
 	fail = false
 	out, _, err := actiontest.RunBackup(t, reg, env, dcObject("app", "web"), actiontest.Backup())
 	if err != nil || out.GetAnnotations()[keys.DCPodsHaveVolumeBackups] != "true" {

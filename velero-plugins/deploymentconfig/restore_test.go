@@ -232,8 +232,9 @@ func TestRestoreBadInputIsNamedError(t *testing.T) {
 			dc := backedUpDC(map[string]string{keys.DCPodsHaveVolumeBackups: "false"})
 			tt.edit(dc)
 			_, err := actiontest.RunRestore(t, restoreReg(), actiontest.Env(), dc, actiontest.Restore(nil))
-			if err == nil || !strings.Contains(err.Error(), tt.field) || !strings.Contains(err.Error(), "app/web") || strings.Contains(err.Error(), "panic") {
-				t.Fatalf("err = %v, want it to name %q", err, tt.field)
+			actiontest.ErrorNames(t, err, tt.field, "app/web")
+			if strings.Contains(err.Error(), "panic") {
+				t.Fatalf("err = %v: a recovered panic, not a named error", err)
 			}
 		})
 	}

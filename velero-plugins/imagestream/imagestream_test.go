@@ -171,9 +171,7 @@ func TestRestoreBadInputNamesField(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			item := actiontest.FromSource(actiontest.Object("image.openshift.io/v1", "ImageStream", "app", "web", map[string]any{"spec": tt.spec}))
 			_, err := run(t, item, nil)
-			if err == nil || !strings.Contains(err.Error(), tt.field) || !strings.Contains(err.Error(), "app/web") {
-				t.Fatalf("error = %v, want one naming %q and the object", err, tt.field)
-			}
+			actiontest.ErrorNames(t, err, tt.field, "app/web")
 		})
 	}
 }

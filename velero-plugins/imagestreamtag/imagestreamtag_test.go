@@ -95,9 +95,7 @@ func TestBackupRecordsRelatedTag(t *testing.T) {
 			want := item.DeepCopy()
 			out, _, err := actiontest.RunBackup(t, Registrations()[0], actiontest.Env(), item, actiontest.Backup())
 			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "app/web:v1") {
-					t.Fatalf("error = %v, want one naming %q and the tag", err, tt.wantErr)
-				}
+				actiontest.ErrorNames(t, err, tt.wantErr, "app/web:v1")
 				return
 			}
 			if err != nil {
@@ -279,9 +277,7 @@ func TestRestoreBadInputNamesField(t *testing.T) {
 			tt.edit(item.Object)
 			r, _ := newRestore()
 			_, _, err := run(t, r, item, nil)
-			if err == nil || !strings.Contains(err.Error(), tt.field) || !strings.Contains(err.Error(), "ImageStreamTag app/web:v1") {
-				t.Fatalf("error = %v, want one naming %q and the tag", err, tt.field)
-			}
+			actiontest.ErrorNames(t, err, tt.field, "ImageStreamTag app/web:v1")
 		})
 	}
 }

@@ -369,9 +369,7 @@ func TestPullSecrets(t *testing.T) {
 		kube := destination([]string{"app"}, "n1")
 		reg := actiontest.Registration(RestoreName, action.KindRestore, NewRestore(env, kube.CoreV1(), pvbClient(), nil))
 		_, err := actiontest.RunRestore(t, reg, env, podObject(), actiontest.Restore(nil))
-		if err == nil || !strings.Contains(err.Error(), "imagePullSecrets") || !strings.Contains(err.Error(), "default-dockercfg-abcde") {
-			t.Fatalf("err = %v", err)
-		}
+		actiontest.ErrorNames(t, err, "imagePullSecrets", "default-dockercfg-abcde")
 		item := podObject()
 		item.Object["spec"].(map[string]any)["imagePullSecrets"] = []any{map[string]any{"name": "my-registry"}}
 		if _, err := actiontest.RunRestore(t, reg, env, item, actiontest.Restore(nil)); err != nil {
@@ -428,9 +426,7 @@ func TestBadInputIsNamedError(t *testing.T) {
 			item := podObject()
 			tt.edit(item)
 			_, _, err := run(t, f, item, actiontest.Restore(nil))
-			if err == nil || !strings.Contains(err.Error(), tt.field) || !strings.Contains(err.Error(), "app/web-1-abcde") {
-				t.Fatalf("err = %v, want it to name %q and the pod", err, tt.field)
-			}
+			actiontest.ErrorNames(t, err, tt.field, "app/web-1-abcde")
 			if strings.Contains(err.Error(), "recovered panic") {
 				t.Fatalf("panicked: %v", err)
 			}

@@ -3,7 +3,6 @@ package rbac
 import (
 	"errors"
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
@@ -197,9 +196,7 @@ func TestRestoreBadTypesAreNamedErrors(t *testing.T) {
 			item.Object[tt.field] = tt.value
 			reg, _ := registration()
 			_, err := actiontest.RunRestore(t, reg, actiontest.Env(), item, actiontest.Restore(map[string]string{"app": "app2"}))
-			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "RoleBinding app/b") {
-				t.Fatalf("error = %v, want it to name %q and the object", err, tt.want)
-			}
+			actiontest.ErrorNames(t, err, tt.want, "RoleBinding app/b")
 		})
 	}
 }

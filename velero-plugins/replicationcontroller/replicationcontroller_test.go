@@ -240,9 +240,7 @@ func TestRestoreBadInput(t *testing.T) {
 	bad := rcObj("plain", "")
 	bad.Object["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)["containers"].([]any)[0].(map[string]any)["image"] = src + "/App/X"
 	_, err := actiontest.RunRestore(t, restoreReg(), actiontest.Env(), bad, actiontest.Restore(nil))
-	if err == nil || !strings.Contains(err.Error(), "spec.template.spec.containers[0].image") || !strings.Contains(err.Error(), "app/plain") {
-		t.Fatalf("err = %v", err)
-	}
+	actiontest.ErrorNames(t, err, "spec.template.spec.containers[0].image", "app/plain")
 	bad = rcObj("plain", "")
 	bad.Object["metadata"].(map[string]any)["ownerReferences"] = "x"
 	if _, err := actiontest.RunRestore(t, restoreReg(), actiontest.Env(), bad, actiontest.Restore(nil)); err == nil || !strings.Contains(err.Error(), "metadata.ownerReferences") {

@@ -101,9 +101,7 @@ func TestBadHostNamesField(t *testing.T) {
 		actiontest.FromSource(actiontest.Object("route.openshift.io/v1", "Route", "app", "web", map[string]any{"spec": "x"})),
 	} {
 		_, err := actiontest.RunRestore(t, Registrations()[0], actiontest.Env(), actiontest.FromSource(bad), actiontest.Restore(nil))
-		if err == nil || !strings.Contains(err.Error(), "spec.host") || !strings.Contains(err.Error(), "Route app/web") {
-			t.Fatalf("error = %v, want one naming spec.host and the route", err)
-		}
+		actiontest.ErrorNames(t, err, "spec.host", "Route app/web")
 	}
 }
 

@@ -2,7 +2,6 @@ package scc
 
 import (
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
@@ -105,9 +104,7 @@ func TestRestoreBadTypesAreNamedErrors(t *testing.T) {
 			item := actiontest.Object("", "", "", "", nil)
 			item.Object = sccObject(tt.users, tt.groups)
 			_, err := actiontest.RunRestore(t, Registrations()[0], actiontest.Env(), item, actiontest.Restore(map[string]string{"app": "b"}))
-			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "SecurityContextConstraints custom") {
-				t.Fatalf("error = %v, want it to name %q and the object", err, tt.want)
-			}
+			actiontest.ErrorNames(t, err, tt.want, "SecurityContextConstraints custom")
 		})
 	}
 }

@@ -72,9 +72,7 @@ func TestRestoreBadTypesAreNamedErrors(t *testing.T) {
 			item := secret("db", "Opaque", nil)
 			tt.edit(item.Object)
 			_, err := actiontest.RunRestore(t, Registrations()[0], actiontest.Env(), item, actiontest.Restore(nil))
-			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "Secret app/db") {
-				t.Fatalf("error = %v, want %q naming the item", err, tt.want)
-			}
+			actiontest.ErrorNames(t, err, tt.want, "Secret app/db")
 			if strings.Contains(err.Error(), "c2VjcmV0") {
 				t.Fatal("error leaks secret data")
 			}

@@ -2,7 +2,6 @@ package service
 
 import (
 	"reflect"
-	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -63,9 +62,7 @@ func TestRestoreBadTypesAreNamedErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := actiontest.RunRestore(t, Registrations()[0], actiontest.Env(), tt.item, actiontest.Restore(nil))
-			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "Service app/web") {
-				t.Fatalf("error = %v, want %q naming the item", err, tt.want)
-			}
+			actiontest.ErrorNames(t, err, tt.want, "Service app/web")
 		})
 	}
 }

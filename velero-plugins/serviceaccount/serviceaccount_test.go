@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"reflect"
-	"strings"
 	"sync"
 	"testing"
 
@@ -200,9 +199,7 @@ func TestBackupListErrors(t *testing.T) {
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "ServiceAccount app/runner") {
-				t.Fatalf("error = %v, want %q naming the item", err, tt.wantErr)
-			}
+			actiontest.ErrorNames(t, err, tt.wantErr, "ServiceAccount app/runner")
 		})
 	}
 }
@@ -270,9 +267,7 @@ func TestRestoreBadTypesAreNamedErrors(t *testing.T) {
 		t.Run(tt.want, func(t *testing.T) {
 			item := actiontest.Object("v1", "ServiceAccount", "app", "runner", map[string]any{tt.field: tt.value})
 			_, err := actiontest.RunRestore(t, Registrations()[2], actiontest.Env(), item, actiontest.Restore(nil))
-			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "ServiceAccount app/runner") {
-				t.Fatalf("error = %v, want %q naming the item", err, tt.want)
-			}
+			actiontest.ErrorNames(t, err, tt.want, "ServiceAccount app/runner")
 		})
 	}
 }

@@ -105,9 +105,7 @@ func TestWorkloadBadImageNamesField(t *testing.T) {
 		t.Run(tt.kind, func(t *testing.T) {
 			item := actiontest.FromSource(workload(tt.apiVersion, tt.kind, tt.spec))
 			_, err := actiontest.RunRestore(t, Registrations()[1], actiontest.Env(), item, actiontest.Restore(nil))
-			if err == nil || !strings.Contains(err.Error(), tt.field) || !strings.Contains(err.Error(), tt.kind+" app/web") {
-				t.Fatalf("error = %v, want one naming %q and the object", err, tt.field)
-			}
+			actiontest.ErrorNames(t, err, tt.field, tt.kind+" app/web")
 		})
 	}
 }
@@ -191,9 +189,7 @@ func TestJobBadOwnerReferencesNamesField(t *testing.T) {
 		item := job(nil)
 		item.Object["metadata"].(map[string]any)["ownerReferences"] = tt.owners
 		_, err := runJob(t, item, nil)
-		if err == nil || !strings.Contains(err.Error(), tt.field) || !strings.Contains(err.Error(), "Job app/web-123") {
-			t.Fatalf("error = %v, want one naming %q and the Job", err, tt.field)
-		}
+		actiontest.ErrorNames(t, err, tt.field, "Job app/web-123")
 	}
 }
 

@@ -159,6 +159,20 @@ func FuzzItem(data []byte, apiVersion, kind string) (item *unstructured.Unstruct
 	return item, true
 }
 
+// ErrorNames fails the test unless err is an error whose message contains every part: the
+// field and the object a bad item's error must name for the user to find it.
+func ErrorNames(t testing.TB, err error, parts ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error; want one naming %q", parts)
+	}
+	for _, p := range parts {
+		if !strings.Contains(err.Error(), p) {
+			t.Fatalf("error = %v; want it to name %q", err, p)
+		}
+	}
+}
+
 // NoPanic fails the test when err reports a recovered panic: for malformed input any other outcome
 // (a named error, a skip, an unchanged item) is acceptable, a panic is a bug.
 func NoPanic(t testing.TB, data []byte, err error) {
