@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 
 	"github.com/velero-openshift/plugins/common/clients"
 	"github.com/velero-openshift/plugins/common/config"
@@ -267,11 +268,18 @@ var (
 	streamGVR = schema.GroupVersionResource{Group: "image.openshift.io", Version: "v1", Resource: "imagestreams"}
 )
 
-func (c clusterClients) Get(ctx context.Context, namespace, name string) (*unstructured.Unstructured, error) {
+var errNoClients = errors.New("no cluster clients")
+
+// dynamic is the dynamic client of the plugin's cluster.
+func (c clusterClients) dynamic() (dynamic.Interface, error) {
 	if c.set == nil {
-		return nil, errors.New("no cluster clients")
+		return nil, errNoClients
 	}
-	d, err := c.set.Dynamic()
+	return c.set.Dynamic()
+}
+
+func (c clusterClients) Get(ctx context.Context, namespace, name string) (*unstructured.Unstructured, error) {
+	d, err := c.dynamic()
 	if err != nil {
 		return nil, err
 	}
@@ -283,10 +291,7 @@ func (c clusterClients) Get(ctx context.Context, namespace, name string) (*unstr
 }
 
 func (c clusterClients) Update(ctx context.Context, obj *unstructured.Unstructured) error {
-	if c.set == nil {
-		return errors.New("no cluster clients")
-	}
-	d, err := c.set.Dynamic()
+	d, err := c.dynamic()
 	if err != nil {
 		return err
 	}
@@ -295,10 +300,7 @@ func (c clusterClients) Update(ctx context.Context, obj *unstructured.Unstructur
 }
 
 func (c clusterClients) Location(ctx context.Context, namespace, name string) (*velerov1.BackupStorageLocation, error) {
-	if c.set == nil {
-		return nil, errors.New("no cluster clients")
-	}
-	d, err := c.set.Dynamic()
+	d, err := c.dynamic()
 	if err != nil {
 		return nil, err
 	}
@@ -315,7 +317,7 @@ func (c clusterClients) Location(ctx context.Context, namespace, name string) (*
 
 func (c clusterClients) SecretKey(ctx context.Context, namespace, name, key string) ([]byte, bool, error) {
 	if c.set == nil {
-		return nil, false, errors.New("no cluster clients")
+		return nil, false, errNoClients
 	}
 	k, err := c.set.Kube()
 	if err != nil {
@@ -333,10 +335,7 @@ func (c clusterClients) SecretKey(ctx context.Context, namespace, name, key stri
 }
 
 func (c clusterClients) BackupLocation(ctx context.Context, namespace, backup string) (string, error) {
-	if c.set == nil {
-		return "", errors.New("no cluster clients")
-	}
-	d, err := c.set.Dynamic()
+	d, err := c.dynamic()
 	if err != nil {
 		return "", err
 	}
