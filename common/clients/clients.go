@@ -82,22 +82,30 @@ func (s *Set) init() error {
 	return s.err
 }
 
+// built returns *client once s is initialised. init runs in its own statement first: in
+// "return s.kube, s.init()" Go leaves unspecified whether s.kube is read before or after init
+// fills it in.
+func built[T any](s *Set, client *T) (T, error) {
+	err := s.init()
+	return *client, err
+}
+
 // Kube returns the Kubernetes clientset.
-func (s *Set) Kube() (kubernetes.Interface, error) { return s.kube, s.init() }
+func (s *Set) Kube() (kubernetes.Interface, error) { return built(s, &s.kube) }
 
 // Dynamic returns the dynamic client (for Velero's own resources and generic reads).
-func (s *Set) Dynamic() (dynamic.Interface, error) { return s.dynamic, s.init() }
+func (s *Set) Dynamic() (dynamic.Interface, error) { return built(s, &s.dynamic) }
 
 // Config returns the OpenShift config.openshift.io clientset.
-func (s *Set) Config() (configclient.Interface, error) { return s.config, s.init() }
+func (s *Set) Config() (configclient.Interface, error) { return built(s, &s.config) }
 
 // Image returns the OpenShift image.openshift.io clientset.
-func (s *Set) Image() (imageclient.Interface, error) { return s.image, s.init() }
+func (s *Set) Image() (imageclient.Interface, error) { return built(s, &s.image) }
 
 // ImageRegistry returns the imageregistry.operator.openshift.io clientset.
 func (s *Set) ImageRegistry() (imageregistryclient.Interface, error) {
-	return s.imageRegistry, s.init()
+	return built(s, &s.imageRegistry)
 }
 
 // Security returns the OpenShift security.openshift.io clientset.
-func (s *Set) Security() (securityclient.Interface, error) { return s.security, s.init() }
+func (s *Set) Security() (securityclient.Interface, error) { return built(s, &s.security) }
