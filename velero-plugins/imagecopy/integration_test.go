@@ -70,6 +70,15 @@ func (f *fixture) add(t *testing.T, repo string, img *testimage.Image) {
 	f.repos = append(f.repos, repo)
 }
 
+// ref is how the jobs name repo's image: team-a/one by digest (as the ImageStream backup does for
+// history entries), the others by tag v1.
+func (f *fixture) ref(repo string) string {
+	if repo == "team-a/one" {
+		return f.images[repo].Digest.String()
+	}
+	return "v1"
+}
+
 // backupJobs copies every image from the source registry into the store: team-a/one by digest
 // (as the ImageStream backup does for history entries), the others by tag.
 func (f *fixture) backupJobs(t *testing.T, store *Store) []Job {
@@ -77,10 +86,7 @@ func (f *fixture) backupJobs(t *testing.T, store *Store) []Job {
 	reg := endpoint(t, f.src)
 	var jobs []Job
 	for _, repo := range f.repos {
-		ref := "v1"
-		if repo == "team-a/one" {
-			ref = f.images[repo].Digest.String()
-		}
+		ref := f.ref(repo)
 		src, err := reg.Image(repo, ref)
 		if err != nil {
 			t.Fatal(err)
@@ -99,10 +105,7 @@ func (f *fixture) restoreJobs(t *testing.T, store *Store, into *testregistry.Reg
 	reg := endpoint(t, into)
 	var jobs []Job
 	for _, repo := range f.repos {
-		ref := "v1"
-		if repo == "team-a/one" {
-			ref = f.images[repo].Digest.String()
-		}
+		ref := f.ref(repo)
 		src, err := store.Image(repo, ref)
 		if err != nil {
 			t.Fatal(err)
@@ -726,10 +729,7 @@ func TestFilesystemStoreAndOrdering(t *testing.T) {
 	reg := endpoint(t, f.dst)
 	var jobs []Job
 	for _, repo := range []string{"team-a/one", "team-b/multi", "team-a/two"} {
-		ref := "v1"
-		if repo == "team-a/one" {
-			ref = f.images[repo].Digest.String()
-		}
+		ref := f.ref(repo)
 		s, _ := store.Image(repo, ref)
 		d, _ := reg.Image("history/app", "latest")
 		jobs = append(jobs, Job{Src: s, Dst: d})

@@ -11,6 +11,7 @@ package imagestream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -58,6 +59,32 @@ func pushImage(t *testing.T, r *testregistry.Registry, repo, tag string, seed ui
 	return img.Digest
 }
 
+// useCredentials points the plugin at a service-account token and CA file holding token and ca,
+// as a pod's mounted service account would.
+func useCredentials(t *testing.T, token string, ca []byte) {
+	t.Helper()
+	dir := t.TempDir()
+	tokenFile, caFile := filepath.Join(dir, "token"), filepath.Join(dir, "service-ca.crt")
+	if err := errors.Join(os.WriteFile(tokenFile, []byte(token+"\n"), 0o600), os.WriteFile(caFile, ca, 0o600)); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(TokenFileEnv, tokenFile)
+	t.Setenv(CAFileEnv, caFile)
+}
+
+// registryEnv is an action Env on a cluster whose internal registry is host, logging to log
+// (nil: the test default).
+func registryEnv(host string, log logrus.FieldLogger) action.Env {
+	env := actiontest.Env()
+	if log != nil {
+		env.Log = log
+	}
+	facts := actiontest.DestinationFacts
+	facts.RegistryHostname = host
+	env.Facts = clusterfacts.Static(facts)
+	return env
+}
+
 // digestOf returns the digest the registry serves for repo:ref ("" when absent).
 func digestOf(t *testing.T, r *testregistry.Registry, repo, ref string) string {
 	t.Helper()
@@ -76,16 +103,7 @@ func TestBackupAndRestoreImagesThroughLocation(t *testing.T) {
 	// One token for both registries: the plugin has one service-account token, read from a file.
 	token := "sa-token-" + fmt.Sprint(time.Now().UnixNano())
 	srcReg, dstReg := testregistry.Start(t, p, token), testregistry.Start(t, p, token)
-	dir := t.TempDir()
-	tokenFile, caFile := filepath.Join(dir, "token"), filepath.Join(dir, "service-ca.crt")
-	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(caFile, p.CAPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv(TokenFileEnv, tokenFile)
-	t.Setenv(CAFileEnv, caFile)
+	useCredentials(t, token, p.CAPEM)
 
 	// Source: app/web:latest pushed twice (generations 1 and 2), app/web:v1, and a stale history
 	// entry whose image is gone.
@@ -123,11 +141,7 @@ func TestBackupAndRestoreImagesThroughLocation(t *testing.T) {
 	logger.SetOutput(&testWriter{t})
 
 	// Backup on the source cluster.
-	benv := actiontest.Env()
-	benv.Log = logger
-	sf := actiontest.DestinationFacts
-	sf.RegistryHostname = srcReg.Host
-	benv.Facts = clusterfacts.Static(sf)
+	benv := registryEnv(srcReg.Host, logger)
 	b := NewBackup(benv)
 	b.Enabled = func() bool { return true }
 	b.Cluster = cluster
@@ -153,11 +167,7 @@ func TestBackupAndRestoreImagesThroughLocation(t *testing.T) {
 
 	// Restore on the destination cluster into namespace app2, from the item as backed up (the
 	// backup action recorded the source registry on it).
-	renv := actiontest.Env()
-	renv.Log = logger
-	df := actiontest.DestinationFacts
-	df.RegistryHostname = dstReg.Host
-	renv.Facts = clusterfacts.Static(df)
+	renv := registryEnv(dstReg.Host, logger)
 	r := NewRestore(renv)
 	r.Cluster = cluster
 	r.Streams = &fakeStreams{live: map[string]*unstructured.Unstructured{}} // no API server here
@@ -192,16 +202,8 @@ func TestBackupWrongTokenIsAnError(t *testing.T) {
 	p := newPKI(t)
 	srcReg := testregistry.Start(t, p, "the-right-token")
 	d := pushImage(t, srcReg, "app/web", "latest", 1)
-	dir := t.TempDir()
-	tokenFile, caFile := filepath.Join(dir, "token"), filepath.Join(dir, "ca")
-	_ = os.WriteFile(tokenFile, []byte("a-wrong-token"), 0o600)
-	_ = os.WriteFile(caFile, p.CAPEM, 0o600)
-	t.Setenv(TokenFileEnv, tokenFile)
-	t.Setenv(CAFileEnv, caFile)
-	env := actiontest.Env()
-	sf := actiontest.DestinationFacts
-	sf.RegistryHostname = srcReg.Host
-	env.Facts = clusterfacts.Static(sf)
+	useCredentials(t, "a-wrong-token", p.CAPEM)
+	env := registryEnv(srcReg.Host, nil)
 	b := NewBackup(env)
 	b.Enabled = func() bool { return true }
 	b.Cluster = &fakeCluster{locations: map[string]*velerov1.BackupStorageLocation{"velero/default": filesystemBSL(t, "default", nil)}}
