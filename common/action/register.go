@@ -115,9 +115,37 @@ func (p *ProcessEnv) Env(log logrus.FieldLogger) Env {
 	return Env{Log: log, Facts: p.facts, Config: p.config, Clients: p.clients, PullSecrets: p.pullSecrets}
 }
 
-// Serve registers every row of the table with Velero's plugin framework and serves it. Run by hand
-// outside Velero it prints the framework's message and exits non-zero.
-func Serve(table []Registration) {
+// Command is a subcommand of a plugin binary, for what an administrator runs by hand with the
+// plugin image (e.g. undoing a migration's quiesce without the controller). Run gets the
+// arguments after the name and returns the process exit code.
+type Command struct {
+	Name, Usage string
+	Run         func(args []string) int
+}
+
+// runCommand runs the command whose Name is args[0]; ran is false when there is none. Velero
+// starts a plugin binary with flags (--log-level ...), never with a bare word, so a command name
+// cannot be mistaken for Velero's invocation.
+func runCommand(args []string, commands []Command) (code int, ran bool) {
+	if len(args) == 0 {
+		return 0, false
+	}
+	for _, c := range commands {
+		if c.Name != "" && args[0] == c.Name && c.Run != nil {
+			return c.Run(args[1:]), true
+		}
+	}
+	return 0, false
+}
+
+// Serve registers every row of the table with Velero's plugin framework and serves it. When the
+// first argument names one of the commands, that command runs instead and its code is the exit
+// status. Run by hand outside Velero with anything else it prints the framework's message and
+// exits non-zero.
+func Serve(table []Registration, commands ...Command) {
+	if code, ran := runCommand(os.Args[1:], commands); ran {
+		os.Exit(code)
+	}
 	server := framework.NewServer().BindFlags(pflag.CommandLine)
 	penv := NewProcessEnv(clients.New())
 	itemBlocks := true
