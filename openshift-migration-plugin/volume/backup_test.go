@@ -16,7 +16,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/wait"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	k8stesting "k8s.io/client-go/testing"
 
@@ -63,7 +62,7 @@ func newBackupFixture(t *testing.T, objs ...runtime.Object) *backupFixture {
 	f.env = actiontest.Env()
 	f.env.Log = log
 	a := NewBackup(f.env, f.client.Resource(pvGVR))
-	a.backoff = wait.Backoff{Steps: 5, Duration: time.Millisecond}
+	a.backoff.Duration = time.Millisecond // the production attempt count, faster
 	f.reg = actiontest.Registration(PVBackupName, action.KindBackup, a)
 	return f
 }
