@@ -29,19 +29,25 @@ const RestoreName = "openshift.io/03-pod-restore"
 // Registrations returns this package's rows of the registration table.
 func Registrations() []action.Registration {
 	return []action.Registration{{Name: RestoreName, Kind: action.KindRestore, New: func(env action.Env) (any, error) {
-		if env.Clients == nil {
-			return nil, fmt.Errorf("no API clients")
-		}
-		kube, err := env.Clients.Kube()
-		if err != nil {
-			return nil, err
-		}
-		dyn, err := env.Clients.Dynamic()
-		if err != nil {
-			return nil, err
-		}
-		return NewRestore(env, kube.CoreV1(), dyn, env.PullSecrets), nil
+		return New(env)
 	}}}
+}
+
+// New builds the action with env's API clients. The migration pod restore, which replaces this
+// action in the migration binary, builds its general part with it too.
+func New(env action.Env) (*Restore, error) {
+	if env.Clients == nil {
+		return nil, fmt.Errorf("no API clients")
+	}
+	kube, err := env.Clients.Kube()
+	if err != nil {
+		return nil, err
+	}
+	dyn, err := env.Clients.Dynamic()
+	if err != nil {
+		return nil, err
+	}
+	return NewRestore(env, kube.CoreV1(), dyn, env.PullSecrets), nil
 }
 
 // Restore is the pod restore action.
@@ -104,7 +110,7 @@ func (r *Restore) Execute(in *velero.RestoreItemActionExecuteInput) (*velero.Res
 	} else if n > 0 {
 		ri.Log.Infof("rewrote %d image reference(s) for the destination registry", n)
 	}
-	if err := r.renamePullSecrets(ctx, ri); err != nil {
+	if err := r.RenamePullSecrets(ctx, ri); err != nil {
 		return nil, err
 	}
 	return action.Keep(ri.Obj), nil
@@ -207,9 +213,10 @@ func (r *Restore) unpin(ctx context.Context, ri *action.RestoreItem) error {
 	return nil
 }
 
-// renamePullSecrets swaps default-/builder-/deployer-dockercfg-* references to the secret the
-// destination minted for the same service account in the target namespace.
-func (r *Restore) renamePullSecrets(ctx context.Context, ri *action.RestoreItem) error {
+// RenamePullSecrets swaps default-/builder-/deployer-dockercfg-* references to the secret the
+// destination minted for the same service account in the target namespace. Exported for the
+// migration pod restore: stage pods keep the same pull-secret behaviour.
+func (r *Restore) RenamePullSecrets(ctx context.Context, ri *action.RestoreItem) error {
 	names, err := podspec.PullSecretNames(ri.Obj)
 	if err != nil {
 		return err
