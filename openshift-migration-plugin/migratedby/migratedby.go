@@ -1,0 +1,106 @@
+// Package migratedby labels every item a migration restores with the MigMigration and MigPlan
+// that restored it: the controller's rollback deletes what a migration created by these labels
+// (SPEC §6). It is the one action that applies to every resource, so it runs on every item of
+// every restore and is kept to a map lookup and a label write.
+package migratedby
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/sirupsen/logrus"
+	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
+
+	"github.com/velero-openshift/plugins/common/action"
+	"github.com/velero-openshift/plugins/openshift-migration-plugin/migration"
+)
+
+// RestoreName is the registered name of the migrated-by restore.
+const RestoreName = migration.NamePrefix + "07-migrated-by-restore"
+
+// Labels are the keys copied from the Restore onto every item, in the order they are reported.
+var Labels = []string{migration.MigratedByMigrationLabel, migration.MigratedByPlanLabel}
+
+// Registrations returns this package's rows of the registration table.
+func Registrations() []action.Registration {
+	return []action.Registration{{Name: RestoreName, Kind: action.KindRestore, New: func(env action.Env) (any, error) {
+		return NewRestore(env.Log), nil
+	}}}
+}
+
+// Restore is the migrated-by restore action. It deliberately does not build the per-item restore
+// context (plugin config, cluster facts, mapping): nothing here needs them.
+type Restore struct {
+	log logrus.FieldLogger
+	// warned holds the restores already warned about missing labels, by UID: one warning per
+	// restore, not one per item. Velero may call Execute concurrently.
+	warned sync.Map
+}
+
+// NewRestore builds the action.
+func NewRestore(log logrus.FieldLogger) *Restore { return &Restore{log: log} }
+
+// AppliesTo selects every resource, cluster-scoped ones included ("*" is Velero's wildcard; with
+// no namespaces named, Velero also runs the action on cluster-scoped items).
+func (r *Restore) AppliesTo() (velero.ResourceSelector, error) {
+	return action.Resources("*"), nil
+}
+
+// Execute sets the migrated-by labels of a migration Restore on the item.
+func (r *Restore) Execute(in *velero.RestoreItemActionExecuteInput) (*velero.RestoreItemActionExecuteOutput, error) {
+	info := migration.OfRestore(in.Restore)
+	if !info.Migration {
+		return action.Keep(in.Item), nil
+	}
+	if len(info.MigratedBy) < len(Labels) {
+		r.warnMissing(in, info.MigratedBy)
+		if len(info.MigratedBy) == 0 {
+			return action.Keep(in.Item), nil
+		}
+	}
+	obj, err := action.Object(in.Item)
+	if err != nil {
+		return nil, err
+	}
+	meta, ok := obj.Object["metadata"].(map[string]any)
+	if !ok {
+		if obj.Object["metadata"] == nil {
+			return nil, fmt.Errorf("metadata: missing")
+		}
+		return nil, fmt.Errorf("metadata: expected an object, got %T", obj.Object["metadata"])
+	}
+	var labels map[string]any
+	switch l := meta["labels"].(type) {
+	case map[string]any:
+		labels = l
+	case nil:
+		labels = make(map[string]any, len(info.MigratedBy))
+		meta["labels"] = labels
+	default:
+		return nil, fmt.Errorf("metadata.labels: expected an object, got %T", l)
+	}
+	for k, v := range info.MigratedBy {
+		labels[k] = v
+	}
+	return action.Keep(obj), nil
+}
+
+// warnMissing logs once per restore that the Restore lacks migrated-by labels: its items cannot
+// be found by the controller's rollback.
+func (r *Restore) warnMissing(in *velero.RestoreItemActionExecuteInput, present map[string]string) {
+	key := string(in.Restore.UID)
+	if key == "" {
+		key = in.Restore.Namespace + "/" + in.Restore.Name
+	}
+	if _, seen := r.warned.LoadOrStore(key, struct{}{}); seen {
+		return
+	}
+	var missing []string
+	for _, k := range Labels {
+		if present[k] == "" {
+			missing = append(missing, k)
+		}
+	}
+	r.log.WithField("restore", in.Restore.Namespace+"/"+in.Restore.Name).Warnf(
+		"migration Restore has no label %v: restored items are not labelled with it, so a rollback cannot find them by it", missing)
+}
