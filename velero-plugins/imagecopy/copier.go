@@ -238,6 +238,14 @@ func (c *Copier) copyOnce(ctx context.Context, job Job) (digest.Digest, bool, st
 
 // copyImage is one copy.Image call. Progress events count transferred and reused blobs.
 func (c *Copier) copyImage(ctx context.Context, src, dst Image, preserveDigests bool) (digest.Digest, stats, error) {
+	srcSys, err := src.systemContext(ctx)
+	if err != nil {
+		return "", stats{}, err
+	}
+	dstSys, err := dst.systemContext(ctx)
+	if err != nil {
+		return "", stats{}, err
+	}
 	policy, err := signature.NewPolicyContext(&signature.Policy{
 		Default: signature.PolicyRequirements{signature.NewPRInsecureAcceptAnything()},
 	})
@@ -262,13 +270,14 @@ func (c *Copier) copyImage(ctx context.Context, src, dst Image, preserveDigests 
 		}
 	}()
 	opts := &copy.Options{
-		SourceCtx:          src.sys,
-		DestinationCtx:     dst.sys,
+		SourceCtx:          srcSys,
+		DestinationCtx:     dstSys,
 		ReportWriter:       io.Discard,
 		ImageListSelection: copy.CopyAllImages,
 		PreserveDigests:    preserveDigests,
-		// A store keeps no signatures; registry to registry keeps them.
-		RemoveSignatures:                      dst.store != nil,
+		// A store keeps no signatures, nor does a registry opened with DropSignatures; registry
+		// to registry keeps them otherwise.
+		RemoveSignatures:                      dst.store != nil || (dst.reg != nil && dst.reg.dropSignatures),
 		OptimizeDestinationImageAlreadyExists: true,
 		Progress:                              progress,
 		ProgressInterval:                      time.Second,

@@ -1,6 +1,7 @@
 // Package imagecopy is the image copy engine of the ImageStream actions: it copies images
 // between a cluster's internal registry and an image store inside a Velero backup storage
-// location, in-process, with no registry server running anywhere.
+// location, in-process, with no registry server running anywhere, or between registries (a
+// cluster's internal registry and a migration registry).
 //
 // The store side is distribution's registry storage layer (github.com/distribution/distribution/v3
 // registry/storage) over the storage driver the location's provider selects (S3-compatible,
@@ -15,6 +16,9 @@
 //	src, _ := reg.Image("ns/app", "sha256:...")
 //	dst, _ := store.Image("ns/app", "sha256:...")
 //	res, err := (&imagecopy.Copier{Log: log}).Copy(ctx, src, dst)
+//
+// A registry can also be an end of its own, as MTC's migration registry is: anonymous, plain HTTP
+// or TLS (RegistryOptions.AllowPlainHTTP: probed once, TLS always verified unless configured).
 //
 // Building needs the tag containers_image_openpgp (pure Go signature code; without it
 // containers/image requires cgo and libgpgme), as everywhere in this module:

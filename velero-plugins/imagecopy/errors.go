@@ -71,7 +71,7 @@ func classify(e error) (transient, ok bool) {
 		return false, true
 	case docker.UnexpectedHTTPStatusError:
 		return retryableStatus(e.StatusCode), true
-	case *tls.CertificateVerificationError, x509.UnknownAuthorityError, x509.HostnameError,
+	case *CertificateError, *tls.CertificateVerificationError, x509.UnknownAuthorityError, x509.HostnameError,
 		x509.CertificateInvalidError, tls.RecordHeaderError:
 		return false, true
 	case awserr.RequestFailure:
