@@ -28,6 +28,10 @@ const (
 	// certificate when copying ImageStream images (a registry whose certificate the service CA
 	// did not sign). Off by default; each use is logged as a warning.
 	KeyImageRegistryInsecureSkipTLSVerify = "imageRegistryInsecureSkipTLSVerify"
+	// KeyMigrationRegistryInsecureSkipTLSVerify "true": do not verify the certificate of a
+	// migration registry that serves TLS (the migration plugin's ImageStream copy). A registry
+	// serving plain HTTP needs no setting. Off by default; each use is logged as a warning.
+	KeyMigrationRegistryInsecureSkipTLSVerify = "migrationRegistryInsecureSkipTLSVerify"
 )
 
 // DefaultPullSecretWait bounds how long a restore waits for the destination to mint a service
@@ -43,6 +47,9 @@ type Config struct {
 	ImageStreamBackup       bool
 	// ImageRegistryInsecureSkipTLSVerify skips certificate verification of the internal registry.
 	ImageRegistryInsecureSkipTLSVerify bool
+	// MigrationRegistryInsecureSkipTLSVerify skips certificate verification of a migration
+	// registry that serves TLS.
+	MigrationRegistryInsecureSkipTLSVerify bool
 }
 
 // Default is the configuration with no ConfigMap.
@@ -65,8 +72,9 @@ func Parse(data map[string]string) (Config, error) {
 	c.BackupRegistryHostname = strings.TrimSpace(data[KeyBackupRegistryHostname])
 	c.RestoreRegistryHostname = strings.TrimSpace(data[KeyRestoreRegistryHostname])
 	for key, dst := range map[string]*bool{
-		KeyImageStreamBackup:                  &c.ImageStreamBackup,
-		KeyImageRegistryInsecureSkipTLSVerify: &c.ImageRegistryInsecureSkipTLSVerify,
+		KeyImageStreamBackup:                      &c.ImageStreamBackup,
+		KeyImageRegistryInsecureSkipTLSVerify:     &c.ImageRegistryInsecureSkipTLSVerify,
+		KeyMigrationRegistryInsecureSkipTLSVerify: &c.MigrationRegistryInsecureSkipTLSVerify,
 	} {
 		if v := strings.TrimSpace(data[key]); v != "" {
 			b, err := strconv.ParseBool(v)

@@ -38,6 +38,11 @@ func TestParse(t *testing.T) {
 		{"registry TLS verified by default", map[string]string{}, func(c Config) bool { return !c.ImageRegistryInsecureSkipTLSVerify }, ""},
 		{"registry TLS verification off", map[string]string{KeyImageRegistryInsecureSkipTLSVerify: " true "}, func(c Config) bool { return c.ImageRegistryInsecureSkipTLSVerify }, ""},
 		{"bad registry TLS switch", map[string]string{KeyImageRegistryInsecureSkipTLSVerify: "sometimes"}, nil, KeyImageRegistryInsecureSkipTLSVerify},
+		{"migration registry TLS verified by default", map[string]string{}, func(c Config) bool { return !c.MigrationRegistryInsecureSkipTLSVerify }, ""},
+		{"migration registry TLS verification off", map[string]string{KeyMigrationRegistryInsecureSkipTLSVerify: "True"}, func(c Config) bool {
+			return c.MigrationRegistryInsecureSkipTLSVerify && !c.ImageRegistryInsecureSkipTLSVerify
+		}, ""},
+		{"bad migration registry TLS switch", map[string]string{KeyMigrationRegistryInsecureSkipTLSVerify: "maybe"}, nil, KeyMigrationRegistryInsecureSkipTLSVerify},
 		{"bad wait", map[string]string{KeyPullSecretWait: "soon"}, nil, KeyPullSecretWait},
 		{"negative wait", map[string]string{KeyPullSecretWait: "-5s"}, nil, KeyPullSecretWait},
 	}
