@@ -91,3 +91,13 @@ const (
 	SkipImageCopy    = "openshift.io/skip-image-copy"
 	DisableImageCopy = "migration.openshift.io/disable-image-copy"
 )
+
+// Migration keys that general code reads (SPEC §6). General code never imports the migration
+// plugin's packages, so the few keys it needs are spelled here as well; the migration package
+// spells the same values and a test there pins them equal.
+const (
+	// MigrationRegistry on a Backup names the migration registry ("host:port") the migration
+	// plugin copies ImageStream images into: the general image backup to the storage location
+	// then does not copy them as well (one copy per stream).
+	MigrationRegistry = "openshift.io/migration-registry"
+)

@@ -58,31 +58,67 @@ func (b *Backup) Execute(item runtime.Unstructured, backup *velerov1.Backup) (ru
 	case annotationTrue(backup.Annotations, keys.DisableImageCopy):
 		bi.Log.Debugf("image copy disabled for this backup (%s)", keys.DisableImageCopy)
 		return bi.Obj, nil, nil
+	case strings.TrimSpace(backup.Annotations[keys.MigrationRegistry]) != "":
+		// One copy per stream: the migration plugin copies the images into that registry.
+		bi.Log.Debugf("image copy to the storage location skipped: the Backup names a migration registry (%s)", keys.MigrationRegistry)
+		return bi.Obj, nil, nil
 	case annotationTrue(bi.Obj.GetAnnotations(), keys.SkipImageCopy):
 		bi.Log.Infof("image copy skipped for this image stream (%s)", keys.SkipImageCopy)
 		return bi.Obj, nil, nil
 	}
+	if err := BackupImages(context.Background(), bi, b.Engine, locationTarget{b}); err != nil {
+		return nil, nil, err
+	}
+	return bi.Obj, nil, nil
+}
+
+// locationTarget is the image store of the Backup's storage location (SPEC §5).
+type locationTarget struct{ b *Backup }
+
+func (t locationTarget) Open(ctx context.Context, bi *action.BackupItem) (Endpoint, error) {
+	if bi.Backup.Spec.StorageLocation == "" {
+		return nil, fmt.Errorf("image copy: the Backup names no storage location")
+	}
+	store, err := t.b.stores.get(ctx, t.b.Cluster, t.b.Engine, bi.Backup.Namespace, bi.Backup.Spec.StorageLocation, bi.Log)
+	if err != nil {
+		return nil, fmt.Errorf("image copy: %w", err)
+	}
+	return store, nil
+}
+
+func (t locationTarget) Mark(bi *action.BackupItem) (string, string) {
+	return keys.ImageCopyLocation, bi.Backup.Spec.StorageLocation
+}
+
+// BackupImages copies every internal image of the backed-up stream bi.Obj (every history
+// generation of every status tag whose reference names the source internal registry, each
+// digest once) from the source internal registry into <namespace>/<name>@<digest> of t, by
+// digest, and records on bi.Obj t's bookkeeping annotation, the source registry and the digests
+// missing on the source (warned about; the others still copy). Whether to copy at all (enabled,
+// opt-outs) is the caller's decision. Any failure other than a missing image is an error naming
+// both ends and the images.
+func BackupImages(ctx context.Context, bi *action.BackupItem, e Engine, t Target) error {
 	host := bi.Facts.RegistryHostname
 	if host == "" {
 		host = bi.Obj.GetAnnotations()[keys.BackupRegistryHostname]
 	}
 	if host == "" {
 		bi.Log.Warn("image copy: the source internal registry is not known; no image copied")
-		return bi.Obj, nil, nil
+		return nil
 	}
 	images, skipped, err := internalImages(bi.Obj.Object, host)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
 	for _, s := range skipped {
 		bi.Log.Warnf("image copy: %s: not copied", s)
 	}
 	if len(images) == 0 {
-		return bi.Obj, nil, nil
+		return nil
 	}
-	missing, converted, err := b.copy(context.Background(), bi, host, images)
+	missing, converted, err := copyImages(ctx, bi, e, t, host, images)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
 	recordConverted(images, converted)
 	for from, to := range converted {
@@ -93,7 +129,8 @@ func (b *Backup) Execute(item runtime.Unstructured, backup *velerov1.Backup) (ru
 	if a == nil {
 		a = map[string]string{}
 	}
-	a[keys.ImageCopyLocation] = backup.Spec.StorageLocation
+	key, value := t.Mark(bi)
+	a[key] = value
 	// The restore finds the internal references by the recorded source registry: record the one
 	// used here even when the common backup action is disabled.
 	if a[keys.BackupRegistryHostname] == "" {
@@ -105,21 +142,18 @@ func (b *Backup) Execute(item runtime.Unstructured, backup *velerov1.Backup) (ru
 		delete(a, keys.ImageCopyMissing)
 	}
 	bi.Obj.SetAnnotations(a)
-	return bi.Obj, nil, nil
+	return nil
 }
 
-// copy copies each distinct image once into <namespace>/<name>@<digest> of the store and returns
-// the digests missing on the source (warned about) and, by source digest, the new digests of
-// images stored converted; any other failure is an error.
-func (b *Backup) copy(ctx context.Context, bi *action.BackupItem, host string, images []streamImage) (missing []string, converted map[string]string, err error) {
-	if bi.Backup.Spec.StorageLocation == "" {
-		return nil, nil, fmt.Errorf("image copy: the Backup names no storage location")
-	}
-	store, err := b.stores.get(ctx, b.Cluster, b.Engine, bi.Backup.Namespace, bi.Backup.Spec.StorageLocation, bi.Log)
+// copyImages copies each distinct image once into <namespace>/<name>@<digest> of the target and
+// returns the digests missing on the source (warned about) and, by source digest, the new
+// digests of images stored converted; any other failure is an error.
+func copyImages(ctx context.Context, bi *action.BackupItem, e Engine, t Target, host string, images []streamImage) (missing []string, converted map[string]string, err error) {
+	target, err := t.Open(ctx, bi)
 	if err != nil {
-		return nil, nil, fmt.Errorf("image copy: %w", err)
+		return nil, nil, err
 	}
-	reg, err := openRegistry(b.Engine, host, bi.Config, bi.Log)
+	reg, err := openRegistry(e, host, bi.Config, bi.Log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -138,7 +172,7 @@ func (b *Backup) copy(ctx context.Context, bi *action.BackupItem, host string, i
 		if err != nil {
 			return nil, nil, fmt.Errorf("image copy: tag %q (%s): %w", im.Tag, im.Field, err)
 		}
-		dst, err := store.Image(repo, im.Digest)
+		dst, err := target.Image(repo, im.Digest)
 		if err != nil {
 			return nil, nil, fmt.Errorf("image copy: tag %q (%s): %w", im.Tag, im.Field, err)
 		}
@@ -147,9 +181,9 @@ func (b *Backup) copy(ctx context.Context, bi *action.BackupItem, host string, i
 		tagsOf = append(tagsOf, []string{im.Tag})
 		digests = append(digests, im.Digest)
 	}
-	log := bi.Log.WithField("location", store.String())
+	log := bi.Log.WithField("location", target.String())
 	log.WithField("images", len(jobs)).Info("image copy: backing up the image stream's internal images")
-	results := b.Engine.CopyAll(ctx, log, jobs)
+	results := e.CopyAll(ctx, log, jobs)
 	stored := map[string]bool{} // a digest copied from one repository is stored, whatever another says
 	converted = map[string]string{}
 	for i, r := range results {
@@ -175,7 +209,7 @@ func (b *Backup) copy(ctx context.Context, bi *action.BackupItem, host string, i
 		errs = append(errs, fmt.Sprintf("tag %s image %s: %v", strings.Join(tagsOf[i], ","), d, r.Err))
 	}
 	if len(errs) > 0 {
-		return nil, nil, fmt.Errorf("image copy from %s to %s failed for %d of %d images: %s", reg, store, len(errs), len(jobs), strings.Join(errs, "; "))
+		return nil, nil, fmt.Errorf("image copy from %s to %s failed for %d of %d images: %s", reg, target, len(errs), len(jobs), strings.Join(errs, "; "))
 	}
 	sort.Strings(missing)
 	return slices.Compact(missing), converted, nil

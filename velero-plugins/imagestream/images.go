@@ -259,8 +259,11 @@ func locationCredential(ctx context.Context, c Cluster, bsl *velerov1.BackupStor
 	return data, nil
 }
 
-// clusterClients implements Cluster with the process's lazily built clients.
+// clusterClients implements Cluster and Streams with the process's lazily built clients.
 type clusterClients struct{ set *clients.Set }
+
+// ClusterStreams reads and updates ImageStreams with the process's clients (built on first use).
+func ClusterStreams(set *clients.Set) Streams { return clusterClients{set: set} }
 
 var (
 	bslGVR    = schema.GroupVersionResource{Group: "velero.io", Version: "v1", Resource: "backupstoragelocations"}

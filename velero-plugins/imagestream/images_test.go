@@ -216,6 +216,8 @@ func TestBackupOptOuts(t *testing.T) {
 		{name: "not enabled"},
 		{name: "backup opts out", enabled: true, backup: map[string]string{keys.DisableImageCopy: "true"}},
 		{name: "stream opts out", enabled: true, stream: map[string]string{keys.SkipImageCopy: "true"}},
+		// One copy per stream: the migration plugin copies into the migration registry.
+		{name: "backup names a migration registry", enabled: true, backup: map[string]string{keys.MigrationRegistry: "migration-registry:5000"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

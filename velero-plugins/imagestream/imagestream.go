@@ -3,6 +3,9 @@
 // destination's internal registry and their references moved to the destination: internal
 // DockerImage references to the destination registry and mapped namespace, and
 // ImageStreamTag/ImageStreamImage references into mapped namespaces.
+//
+// The stream logic (BackupImages, RestoreStream) takes where the images are kept as a Target and
+// a Source, so the migration plugin's ImageStream actions reuse it with a migration registry.
 package imagestream
 
 import (
@@ -63,25 +66,55 @@ func (r *Restore) AppliesTo() (velero.ResourceSelector, error) {
 	return action.Resources(Resource), nil
 }
 
-// Execute rewrites the stream's references and restores it.
+// Execute pushes the stream's backed-up images, rewrites its references and restores it.
 func (r *Restore) Execute(in *velero.RestoreItemActionExecuteInput) (*velero.RestoreItemActionExecuteOutput, error) {
 	ri, err := r.env.RestoreItem(in)
 	if err != nil {
 		return nil, err
 	}
-	ctx := context.Background()
-	createdOnPush, err := r.restoreImages(ctx, ri)
+	return RestoreStream(context.Background(), ri, r.Engine, r.Streams, locationSource{r})
+}
+
+// locationSource is the image store of the storage location the backup is in (SPEC §5).
+type locationSource struct{ r *Restore }
+
+func (locationSource) Key() string { return keys.ImageCopyLocation }
+
+// Open opens the location this cluster knows the backup by; the name recorded at backup if that
+// is unknown.
+func (s locationSource) Open(ctx context.Context, ri *action.RestoreItem, recorded string) (Endpoint, error) {
+	loc, err := s.r.Cluster.BackupLocation(ctx, ri.Restore.Namespace, ri.Restore.Spec.BackupName)
+	if err != nil || loc == "" {
+		ri.Log.WithError(err).Warnf("image copy: the storage location of backup %s is not known here; using %q recorded at backup", ri.Restore.Spec.BackupName, recorded)
+		loc = recorded
+	}
+	store, err := s.r.stores.get(ctx, s.r.Cluster, s.r.Engine, ri.Restore.Namespace, loc, ri.Log)
+	if err != nil {
+		return nil, fmt.Errorf("image copy: %w", err)
+	}
+	return store, nil
+}
+
+// RestoreStream restores an ImageStream whose images the backup may hold at source: when the
+// backed-up item carries source's bookkeeping annotation, every image is pushed from source into
+// the destination's internal registry under the mapped namespace (each tag's generations oldest
+// first, so the tag ends on its newest image); then the stream's references are rewritten for
+// the destination and the bookkeeping annotations removed. If the registry created the stream on
+// push (it did not exist before), that stream is completed with the backed-up labels,
+// annotations, lookupPolicy and spec tags, and Velero is told not to create it.
+func RestoreStream(ctx context.Context, ri *action.RestoreItem, e Engine, streams Streams, source Source) (*velero.RestoreItemActionExecuteOutput, error) {
+	createdOnPush, err := restoreImages(ctx, ri, e, streams, source)
 	if err != nil {
 		return nil, err
 	}
 	if a := ri.Obj.GetAnnotations(); a != nil {
-		if _, ok := a[keys.ImageCopyLocation]; ok {
-			delete(a, keys.ImageCopyLocation)
+		if _, ok := a[source.Key()]; ok {
+			delete(a, source.Key())
 			delete(a, keys.ImageCopyMissing)
 			ri.Obj.SetAnnotations(a)
 		}
 	}
-	n, err := RewriteReferences(ri.Obj.Object, ri.Images)
+	n, err := rewriteFromBackup(ri)
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +122,7 @@ func (r *Restore) Execute(in *velero.RestoreItemActionExecuteInput) (*velero.Res
 		ri.Log.WithField("changed", n).Info("rewrote image stream references for the destination")
 	}
 	if createdOnPush {
-		return r.adopt(ctx, ri)
+		return adopt(ctx, ri, streams)
 	}
 	return action.Keep(ri.Obj), nil
 }
@@ -97,10 +130,10 @@ func (r *Restore) Execute(in *velero.RestoreItemActionExecuteInput) (*velero.Res
 // adopt completes a stream the destination registry created when the images were pushed: it
 // gets the restored object's labels, annotations, lookupPolicy and spec tags, and Velero then
 // skips creating the object (it exists). A stream that existed before the push is never touched.
-func (r *Restore) adopt(ctx context.Context, ri *action.RestoreItem) (*velero.RestoreItemActionExecuteOutput, error) {
+func adopt(ctx context.Context, ri *action.RestoreItem, streams Streams) (*velero.RestoreItemActionExecuteOutput, error) {
 	ns, name := ri.Mapping.Map(ri.FromBackup.GetNamespace()), ri.FromBackup.GetName()
 	for attempt := 0; ; attempt++ {
-		live, err := r.Streams.Get(ctx, ns, name)
+		live, err := streams.Get(ctx, ns, name)
 		if err != nil {
 			return nil, fmt.Errorf("image copy: reading the ImageStream the registry created on push: %w", err)
 		}
@@ -135,7 +168,7 @@ func (r *Restore) adopt(ctx context.Context, ri *action.RestoreItem) (*velero.Re
 				}
 			}
 		}
-		err = r.Streams.Update(ctx, live)
+		err = streams.Update(ctx, live)
 		if apierrors.IsConflict(err) && attempt < 3 {
 			continue
 		}
@@ -145,6 +178,32 @@ func (r *Restore) adopt(ctx context.Context, ri *action.RestoreItem) (*velero.Re
 		ri.Log.Infof("the registry created ImageStream %s/%s on push; gave it the backed-up labels, annotations and spec, so Velero does not create it", ns, name)
 		return action.Skip(ri.Obj), nil
 	}
+}
+
+// rewriteFromBackup rewrites the restored item's references (RewriteReferences) starting from
+// their values in the item as backed up, so that a reference is mapped once however many actions
+// restore the stream and in whatever order: the general and the migration restore action both
+// do, and with the same registry host on both sides and chained namespace mappings (a->b, b->c)
+// rewriting an already rewritten reference would map it twice.
+func rewriteFromBackup(ri *action.RestoreItem) (int, error) {
+	if ri.FromBackup != ri.Obj {
+		backed, found, err := fields.NestedObject(ri.FromBackup.Object, "", "spec")
+		if err != nil {
+			return 0, err
+		}
+		spec, _, err := fields.NestedObject(ri.Obj.Object, "", "spec")
+		if err != nil {
+			return 0, err
+		}
+		if found && spec != nil {
+			for _, k := range []string{"dockerImageRepository", "tags"} {
+				if v, ok := backed[k]; ok {
+					spec[k] = runtime.DeepCopyJSONValue(v)
+				}
+			}
+		}
+	}
+	return RewriteReferences(ri.Obj.Object, ri.Images)
 }
 
 // RewriteReferences rewrites, in place, the references of an ImageStream object (its content map):
@@ -193,14 +252,14 @@ func RewriteReferences(obj map[string]any, w imageref.Rewriter) (int, error) {
 	return changed, nil
 }
 
-// restoreImages copies the stream's backed-up images into the destination registry. A stream
-// the backup holds no images for is left alone.
+// restoreImages copies the stream's backed-up images from source into the destination registry.
+// A stream the backup holds no images for at source is left alone.
 //
 // createdOnPush reports that the stream did not exist on the destination before the push and
 // does now (the registry creates streams on push).
-func (r *Restore) restoreImages(ctx context.Context, ri *action.RestoreItem) (createdOnPush bool, err error) {
+func restoreImages(ctx context.Context, ri *action.RestoreItem, e Engine, streams Streams, source Source) (createdOnPush bool, err error) {
 	backed := ri.FromBackup.GetAnnotations()
-	recorded := backed[keys.ImageCopyLocation]
+	recorded := backed[source.Key()]
 	if recorded == "" {
 		return false, nil
 	}
@@ -237,17 +296,11 @@ func (r *Restore) restoreImages(ctx context.Context, ri *action.RestoreItem) (cr
 	if len(keep) == 0 {
 		return false, nil
 	}
-	// The location this cluster knows the backup by; the name recorded at backup if unknown.
-	loc, err := r.Cluster.BackupLocation(ctx, ri.Restore.Namespace, ri.Restore.Spec.BackupName)
-	if err != nil || loc == "" {
-		ri.Log.WithError(err).Warnf("image copy: the storage location of backup %s is not known here; using %q recorded at backup", ri.Restore.Spec.BackupName, recorded)
-		loc = recorded
-	}
-	store, err := r.stores.get(ctx, r.Cluster, r.Engine, ri.Restore.Namespace, loc, ri.Log)
+	kept, err := source.Open(ctx, ri, recorded)
 	if err != nil {
-		return false, fmt.Errorf("image copy: %w", err)
+		return false, err
 	}
-	reg, err := openRegistry(r.Engine, dest, ri.Config, ri.Log)
+	reg, err := openRegistry(e, dest, ri.Config, ri.Log)
 	if err != nil {
 		return false, err
 	}
@@ -256,7 +309,7 @@ func (r *Restore) restoreImages(ctx context.Context, ri *action.RestoreItem) (cr
 	to := ri.Mapping.Map(srcNS) + "/" + ri.FromBackup.GetName()
 	jobs := make([]imagecopy.Job, 0, len(keep))
 	for _, im := range keep {
-		src, err := store.Image(from, im.Digest)
+		src, err := kept.Image(from, im.Digest)
 		if err != nil {
 			return false, fmt.Errorf("image copy: tag %q (%s): %w", im.Tag, im.Field, err)
 		}
@@ -266,20 +319,20 @@ func (r *Restore) restoreImages(ctx context.Context, ri *action.RestoreItem) (cr
 		}
 		jobs = append(jobs, imagecopy.Job{Src: src, Dst: dst})
 	}
-	existed, err := r.Streams.Get(ctx, ri.Mapping.Map(srcNS), ri.FromBackup.GetName())
+	existed, err := streams.Get(ctx, ri.Mapping.Map(srcNS), ri.FromBackup.GetName())
 	if err != nil {
 		return false, fmt.Errorf("image copy: reading ImageStream %s before the push: %w", to, err)
 	}
-	log := ri.Log.WithField("location", store.String())
+	log := ri.Log.WithField("location", kept.String())
 	log.WithField("images", len(jobs)).Infof("image copy: restoring the image stream's images into %s", reg)
 	var errs []string
-	for i, res := range r.Engine.CopyAll(ctx, log, jobs) {
+	for i, res := range e.CopyAll(ctx, log, jobs) {
 		if res.Err != nil {
 			errs = append(errs, fmt.Sprintf("tag %q image %s: %v", keep[i].Tag, keep[i].Digest, res.Err))
 		}
 	}
 	if len(errs) > 0 {
-		return false, fmt.Errorf("image copy from %s to %s failed for %d of %d images: %s", store, reg, len(errs), len(jobs), strings.Join(errs, "; "))
+		return false, fmt.Errorf("image copy from %s to %s failed for %d of %d images: %s", kept, reg, len(errs), len(jobs), strings.Join(errs, "; "))
 	}
 	return existed == nil, nil
 }
