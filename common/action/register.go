@@ -73,30 +73,30 @@ func Wrap(r Registration, env Env) (any, error) {
 // ProcessEnv builds the process-wide, lazily connecting dependencies of a plugin binary.
 type ProcessEnv struct {
 	clients *clients.Set
-	config  *config.Loader
 
-	factsOnce   sync.Once
-	facts       *clusterfacts.Provider
-	pullSecrets *pullsecret.Finder
+	once         sync.Once
+	config       *config.Loader
+	facts        *clusterfacts.Provider
+	pullSecrets  *pullsecret.Finder
+	factWarnings FactWarnings
 }
 
 // NewProcessEnv returns dependencies for the cluster the process runs against.
 func NewProcessEnv(set *clients.Set) *ProcessEnv {
-	return &ProcessEnv{
-		clients: set,
-		config: config.NewLoader(func() (v1.ConfigMapsGetter, error) {
-			k, err := set.Kube()
+	return &ProcessEnv{clients: set}
+}
+
+// Env returns the Env for an action, logging through log (the first action's logger is also the
+// one the shared config loader and facts provider log through).
+func (p *ProcessEnv) Env(log logrus.FieldLogger) Env {
+	p.once.Do(func() {
+		p.config = config.NewLoader(func() (v1.ConfigMapsGetter, error) {
+			k, err := p.clients.Kube()
 			if err != nil {
 				return nil, err
 			}
 			return k.CoreV1(), nil
-		}),
-	}
-}
-
-// Env returns the Env for an action, logging through log.
-func (p *ProcessEnv) Env(log logrus.FieldLogger) Env {
-	p.factsOnce.Do(func() {
+		}, log)
 		p.facts = clusterfacts.NewProvider(func() (clusterfacts.Clients, error) {
 			var c clusterfacts.Clients
 			var err error
@@ -112,7 +112,7 @@ func (p *ProcessEnv) Env(log logrus.FieldLogger) Env {
 			p.pullSecrets = &pullsecret.Finder{Client: k.CoreV1()}
 		}
 	})
-	return Env{Log: log, Facts: p.facts, Config: p.config, Clients: p.clients, PullSecrets: p.pullSecrets}
+	return Env{Log: log, Facts: p.facts, Config: p.config, Clients: p.clients, PullSecrets: p.pullSecrets, FactWarnings: &p.factWarnings}
 }
 
 // Command is a subcommand of a plugin binary, for what an administrator runs by hand with the

@@ -5,14 +5,12 @@ package config
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 
 	"github.com/velero-openshift/plugins/common/keys"
 )
@@ -60,9 +58,17 @@ func Default() Config {
 // Disabled reports whether the action registered under name is switched off.
 func (c Config) Disabled(name string) bool { return c.DisabledActions[name] }
 
-// Parse builds a Config from ConfigMap data; unknown keys are ignored, bad values are errors
-// naming the key.
+// Parse builds a Config from ConfigMap data; unknown keys are ignored. A value that does not parse
+// leaves that one setting at its default and is reported in the error (one line per bad key,
+// naming it): the returned Config is usable either way, so a typo costs one setting, not the
+// whole configuration.
 func Parse(data map[string]string) (Config, error) {
+	c, problems := parse(data)
+	return c, errors.Join(problems...)
+}
+
+func parse(data map[string]string) (Config, []error) {
+	var problems []error
 	c := Default()
 	for _, name := range strings.FieldsFunc(data[KeyDisabledActions], func(r rune) bool {
 		return r == ',' || r == '\n' || r == ' ' || r == '\t'
@@ -79,7 +85,8 @@ func Parse(data map[string]string) (Config, error) {
 		if v := strings.TrimSpace(data[key]); v != "" {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
-				return Config{}, fmt.Errorf("plugin config %s: %q is not true or false", key, v)
+				problems = append(problems, fmt.Errorf("plugin config %s: %q is not true or false", key, v))
+				continue
 			}
 			*dst = b
 		}
@@ -87,11 +94,13 @@ func Parse(data map[string]string) (Config, error) {
 	if v, ok := data[KeyPullSecretWait]; ok && strings.TrimSpace(v) != "" {
 		d, err := parseDuration(strings.TrimSpace(v))
 		if err != nil || d < 0 {
-			return Config{}, fmt.Errorf("plugin config %s: %q is not a non-negative duration such as \"30s\"", KeyPullSecretWait, v)
+			problems = append(problems, fmt.Errorf("plugin config %s: %q is not a non-negative duration such as \"30s\"", KeyPullSecretWait, v))
+		} else {
+			c.PullSecretWait = d
 		}
-		c.PullSecretWait = d
 	}
-	return c, nil
+	sort.Slice(problems, func(i, j int) bool { return problems[i].Error() < problems[j].Error() })
+	return c, problems
 }
 
 func parseDuration(s string) (time.Duration, error) {
@@ -114,63 +123,3 @@ func (s Static) Config(context.Context, string) (Config, error) { return Config(
 
 // LabelSelector selects the plugin ConfigMap.
 var LabelSelector = keys.VeleroPluginConfigLabel + "," + keys.PluginConfigLabel
-
-// Loader reads the ConfigMap once per Velero namespace and caches the answer (including an error)
-// for the life of the process: a plugin process lives for one backup or restore.
-type Loader struct {
-	client func() (corev1client.ConfigMapsGetter, error)
-
-	mu    sync.Mutex
-	cache map[string]result
-}
-
-type result struct {
-	cfg Config
-	err error
-}
-
-// NewLoader returns a Loader that builds its client on first use.
-func NewLoader(client func() (corev1client.ConfigMapsGetter, error)) *Loader {
-	return &Loader{client: client, cache: map[string]result{}}
-}
-
-// Config returns the configuration of the given Velero namespace.
-func (l *Loader) Config(ctx context.Context, ns string) (Config, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if r, ok := l.cache[ns]; ok {
-		return r.cfg, r.err
-	}
-	cfg, err := l.load(ctx, ns)
-	l.cache[ns] = result{cfg, err}
-	return cfg, err
-}
-
-func (l *Loader) load(ctx context.Context, ns string) (Config, error) {
-	client, err := l.client()
-	if err != nil {
-		return Config{}, fmt.Errorf("reading plugin config: %w", err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	list, err := client.ConfigMaps(ns).List(ctx, metav1.ListOptions{LabelSelector: LabelSelector})
-	if err != nil {
-		return Config{}, fmt.Errorf("reading plugin config in namespace %s: %w", ns, err)
-	}
-	switch len(list.Items) {
-	case 0:
-		return Default(), nil
-	case 1:
-		cfg, err := Parse(list.Items[0].Data)
-		if err != nil {
-			return Config{}, fmt.Errorf("configmap %s/%s: %w", ns, list.Items[0].Name, err)
-		}
-		return cfg, nil
-	default:
-		names := make([]string, 0, len(list.Items))
-		for _, cm := range list.Items {
-			names = append(names, cm.Name)
-		}
-		return Config{}, fmt.Errorf("more than one plugin config ConfigMap in namespace %s matches %q: %v", ns, LabelSelector, names)
-	}
-}

@@ -2,10 +2,13 @@ package config
 
 import (
 	"context"
+	"io"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sirupsen/logrus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
@@ -44,6 +47,7 @@ func TestParse(t *testing.T) {
 		}, ""},
 		{"bad migration registry TLS switch", map[string]string{KeyMigrationRegistryInsecureSkipTLSVerify: "maybe"}, nil, KeyMigrationRegistryInsecureSkipTLSVerify},
 		{"bad wait", map[string]string{KeyPullSecretWait: "soon"}, nil, KeyPullSecretWait},
+		{"bad values each named", map[string]string{KeyPullSecretWait: "soon", KeyImageStreamBackup: "ja"}, nil, KeyImageStreamBackup},
 		{"negative wait", map[string]string{KeyPullSecretWait: "-5s"}, nil, KeyPullSecretWait},
 	}
 	for _, tt := range tests {
@@ -53,6 +57,10 @@ func TestParse(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error = %v, want one naming %s", err, tt.wantErr)
 				}
+				// Every key of these rows is bad: each keeps its default, and the Config is usable.
+				if !reflect.DeepEqual(c, Default()) {
+					t.Fatalf("Parse(%v) = %+v; want the defaults for the bad keys", tt.data, c)
+				}
 				return
 			}
 			if err != nil || !tt.check(c) {
@@ -60,6 +68,12 @@ func TestParse(t *testing.T) {
 			}
 		})
 	}
+}
+
+func quiet() logrus.FieldLogger {
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	return l
 }
 
 func configMap(name string, labels map[string]string, data map[string]string) *corev1.ConfigMap {
@@ -79,7 +93,7 @@ func TestLoader(t *testing.T) {
 		{"one", []*corev1.ConfigMap{configMap("cfg", pluginLabels, map[string]string{KeyPullSecretWait: "5s"})}, 5 * time.Second, ""},
 		{"unlabelled ignored", []*corev1.ConfigMap{configMap("other", map[string]string{keys.VeleroPluginConfigLabel: ""}, map[string]string{KeyPullSecretWait: "5s"})}, DefaultPullSecretWait, ""},
 		{"two", []*corev1.ConfigMap{configMap("a", pluginLabels, nil), configMap("b", pluginLabels, nil)}, 0, "more than one"},
-		{"bad value names configmap", []*corev1.ConfigMap{configMap("cfg", pluginLabels, map[string]string{KeyPullSecretWait: "x"})}, 0, "velero/cfg"},
+		{"bad value keeps that default", []*corev1.ConfigMap{configMap("cfg", pluginLabels, map[string]string{KeyPullSecretWait: "x"})}, DefaultPullSecretWait, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,19 +103,20 @@ func TestLoader(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			l := NewLoader(func() (corev1client.ConfigMapsGetter, error) { return client.CoreV1(), nil })
+			l := NewLoader(func() (corev1client.ConfigMapsGetter, error) { return client.CoreV1(), nil }, quiet())
 			c, err := l.Config(context.Background(), "velero")
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error = %v, want %q", err, tt.wantErr)
 				}
-				return
-			}
-			if err != nil || c.PullSecretWait != tt.wait {
+			} else if err != nil || c.PullSecretWait != tt.wait {
 				t.Fatalf("Config = %+v, %v; want wait %v", c, err, tt.wait)
 			}
-			// Cached: one List call per namespace for the life of the process.
-			_, _ = l.Config(context.Background(), "velero")
+			// Cached, an answer (even two ConfigMaps) as much as a configuration: one List call
+			// per namespace for the life of the process.
+			if _, err2 := l.Config(context.Background(), "velero"); (err2 == nil) != (err == nil) {
+				t.Fatalf("second call error %v, first %v", err2, err)
+			}
 			lists := 0
 			for _, a := range client.Actions() {
 				if a.GetVerb() == "list" {
