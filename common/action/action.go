@@ -29,6 +29,9 @@ type Env struct {
 	Clients *clients.Set
 	// PullSecrets finds destination dockercfg secrets, shared so each answer is looked up once.
 	PullSecrets *pullsecret.Finder
+	// FactWarnings dedupes the per-item warnings about unknown facts across actions; nil warns
+	// every time.
+	FactWarnings *FactWarnings
 }
 
 // BackupAction is a backup item action without asynchronous operations.

@@ -2,6 +2,7 @@ package action
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/sirupsen/logrus"
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
@@ -47,9 +48,14 @@ type RestoreItem struct {
 	TargetNamespace string // where it is restored
 	Source          SourceFacts
 	Destination     clusterfacts.Facts // registry hostname override applied
-	Config          config.Config
-	Images          imageref.Rewriter
-	Log             logrus.FieldLogger
+	// UnknownFacts are the destination facts whose lookup failed (retried on later items), less
+	// those the plugin config overrides; their values in Destination are guesses. An action that
+	// needs one says so with WarnUnknownFacts.
+	UnknownFacts clusterfacts.Unknowns
+	Config       config.Config
+	Images       imageref.Rewriter
+	Log          logrus.FieldLogger
+	warnings     *FactWarnings
 }
 
 // RestoreItem builds the context of one restore item.
@@ -62,9 +68,10 @@ func (e Env) RestoreItem(in *velero.RestoreItemActionExecuteInput) (*RestoreItem
 	if err != nil {
 		return nil, err
 	}
-	dest := e.Facts.Facts(background())
+	dest, unknown := clusterfacts.Get(background(), e.Facts)
 	if cfg.RestoreRegistryHostname != "" {
 		dest.RegistryHostname = cfg.RestoreRegistryHostname
+		unknown = unknown.Without(clusterfacts.FactRegistryHostname)
 	}
 	fromBackup := obj
 	if in.ItemFromBackup != nil {
@@ -78,7 +85,7 @@ func (e Env) RestoreItem(in *velero.RestoreItemActionExecuteInput) (*RestoreItem
 	}
 	mapping := nsmap.FromRestore(in.Restore)
 	ns := obj.GetNamespace()
-	return &RestoreItem{
+	ri := &RestoreItem{
 		Obj:             obj,
 		FromBackup:      fromBackup,
 		Restore:         in.Restore,
@@ -87,12 +94,34 @@ func (e Env) RestoreItem(in *velero.RestoreItemActionExecuteInput) (*RestoreItem
 		TargetNamespace: mapping.Map(ns),
 		Source:          src,
 		Destination:     dest,
+		UnknownFacts:    unknown,
 		Config:          cfg,
 		Images:          imageref.Rewriter{SourceHost: src.RegistryHostname, DestinationHost: dest.RegistryHostname, Mapping: mapping},
 		Log: e.Log.WithFields(logrus.Fields{
 			"restore": in.Restore.Namespace + "/" + in.Restore.Name, "item": Describe(obj),
 		}),
-	}, nil
+		warnings: e.FactWarnings,
+	}
+	// An item backed up with a registry host is rewritten to the destination's: without that
+	// fact its internal references would silently stay pointing at the source cluster.
+	if src.RegistryHostname != "" {
+		ri.WarnUnknownFacts("its internal image references are not rewritten to the destination registry", clusterfacts.FactRegistryHostname)
+	}
+	return ri, nil
+}
+
+// WarnUnknownFacts logs a warning for each of the named destination facts that is unknown,
+// naming the cause and the consequence for this item; an item several actions handle is warned
+// once per fact.
+func (ri *RestoreItem) WarnUnknownFacts(consequence string, facts ...string) {
+	if len(ri.UnknownFacts) == 0 {
+		return
+	}
+	op := "restore"
+	if ri.Restore != nil {
+		op += " " + ri.Restore.Namespace + "/" + ri.Restore.Name
+	}
+	ri.warnings.warn(ri.Log, op, ri.Obj, ri.UnknownFacts, consequence, facts)
 }
 
 // BackupItem is everything a backup action decides from.
@@ -100,8 +129,26 @@ type BackupItem struct {
 	Obj    *unstructured.Unstructured
 	Backup *velerov1.Backup
 	Facts  clusterfacts.Facts // registry hostname override applied
-	Config config.Config
-	Log    logrus.FieldLogger
+	// UnknownFacts are the facts whose lookup failed (retried on later items), less those the
+	// plugin config overrides; their values in Facts are guesses. An action that needs one says so
+	// with WarnUnknownFacts.
+	UnknownFacts clusterfacts.Unknowns
+	Config       config.Config
+	Log          logrus.FieldLogger
+	warnings     *FactWarnings
+}
+
+// WarnUnknownFacts logs a warning for each of the named facts that is unknown, naming the cause
+// and the consequence for this item; an item several actions handle is warned once per fact.
+func (bi *BackupItem) WarnUnknownFacts(consequence string, facts ...string) {
+	if len(bi.UnknownFacts) == 0 {
+		return
+	}
+	op := "backup"
+	if bi.Backup != nil {
+		op += " " + bi.Backup.Namespace + "/" + bi.Backup.Name
+	}
+	bi.warnings.warn(bi.Log, op, bi.Obj, bi.UnknownFacts, consequence, facts)
 }
 
 // BackupItem builds the context of one backup item.
@@ -114,13 +161,15 @@ func (e Env) BackupItem(item runtime.Unstructured, backup *velerov1.Backup) (*Ba
 	if err != nil {
 		return nil, err
 	}
-	facts := e.Facts.Facts(background())
+	facts, unknown := clusterfacts.Get(background(), e.Facts)
 	if cfg.BackupRegistryHostname != "" {
 		facts.RegistryHostname = cfg.BackupRegistryHostname
+		unknown = unknown.Without(clusterfacts.FactRegistryHostname)
 	}
 	return &BackupItem{
-		Obj: obj, Backup: backup, Facts: facts, Config: cfg,
-		Log: e.Log.WithFields(logrus.Fields{"backup": backup.Namespace + "/" + backup.Name, "item": Describe(obj)}),
+		Obj: obj, Backup: backup, Facts: facts, UnknownFacts: unknown, Config: cfg,
+		Log:      e.Log.WithFields(logrus.Fields{"backup": backup.Namespace + "/" + backup.Name, "item": Describe(obj)}),
+		warnings: e.FactWarnings,
 	}, nil
 }
 
@@ -132,4 +181,42 @@ func Skip(item runtime.Unstructured) *velero.RestoreItemActionExecuteOutput {
 // Keep returns the output that restores the (possibly edited) item.
 func Keep(item runtime.Unstructured) *velero.RestoreItemActionExecuteOutput {
 	return velero.NewRestoreItemActionExecuteOutput(item)
+}
+
+// FactWarnings remembers which per-item warnings about unknown facts were logged in this process
+// (one backup or restore), so an item that several actions handle is warned once per fact. It
+// grows only while facts are unknown, by one entry per item and fact. A nil *FactWarnings warns
+// every time.
+type FactWarnings struct {
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+// warn logs a warning for each of facts that is unknown, unless this item of this operation was
+// already warned about it.
+func (w *FactWarnings) warn(log logrus.FieldLogger, operation string, obj *unstructured.Unstructured, unknown clusterfacts.Unknowns, consequence string, facts []string) {
+	for _, fact := range facts {
+		u, ok := unknown.Of(fact)
+		if !ok || !w.first(operation+" "+obj.GetAPIVersion()+" "+Describe(obj)+" "+fact) {
+			continue
+		}
+		log.WithError(u.Err).WithField("fact", fact).Warnf("cluster fact %s unknown (%s failed; retried on later items): %s", fact, u.Lookup, consequence)
+	}
+}
+
+// first reports whether key is new; a nil *FactWarnings has seen nothing.
+func (w *FactWarnings) first(key string) bool {
+	if w == nil {
+		return true
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.seen == nil {
+		w.seen = map[string]bool{}
+	}
+	if w.seen[key] {
+		return false
+	}
+	w.seen[key] = true
+	return true
 }

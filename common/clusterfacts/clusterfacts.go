@@ -1,7 +1,10 @@
 // Package clusterfacts discovers the facts about the cluster a plugin runs on (versions, internal
-// registry hostname, apps domain, whether the registry is enabled) once per process, each lookup
-// with its own short timeout. A cached answer keeps the per-item cost of an action at zero API calls,
-// which is what keeps a backup of thousands of items fast.
+// registry hostname, apps domain, whether the registry is enabled) lazily, each lookup with its
+// own short timeout, and caches every definite answer for the life of the process. A cached
+// answer keeps the per-item cost of an action at zero API calls, which is what keeps a backup of
+// thousands of items fast. A lookup that failed without an answer is not cached: it is retried on
+// later calls (see Provider), and until then the fact is reported as Unknown so that an item
+// that needs it can say why it was not rewritten.
 package clusterfacts
 
 import (
@@ -9,23 +12,13 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"sync"
-	"time"
 
 	configv1 "github.com/openshift/api/config/v1"
-	operatorv1 "github.com/openshift/api/operator/v1"
-	configclient "github.com/openshift/client-go/config/clientset/versioned"
-	imageclient "github.com/openshift/client-go/image/clientset/versioned"
-	imageregistryclient "github.com/openshift/client-go/imageregistry/clientset/versioned"
-	"github.com/sirupsen/logrus"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-
-	"github.com/velero-openshift/plugins/common/imageref"
 )
 
-// Facts describes one cluster. Empty strings mean "unknown / not present".
+// Facts describes one cluster. Empty strings mean "not present" or, when the Source reports the
+// fact as Unknown, "not known yet".
 type Facts struct {
 	KubeVersion      string // "major.minor"
 	OpenShiftVersion string // e.g. "4.16.3"; empty on plain Kubernetes
@@ -42,9 +35,75 @@ func (f Facts) ServerVersion() string {
 	return f.KubeVersion
 }
 
+// Names of the facts, as Unknown reports them.
+const (
+	FactKubeVersion      = "kubeVersion"
+	FactOpenShiftVersion = "openshiftVersion"
+	FactRegistryHostname = "registryHostname"
+	FactAppsDomain       = "appsDomain"
+	FactRegistryEnabled  = "registryEnabled"
+)
+
+// Unknown is a fact whose lookup failed without a definite answer (anything but found, not found
+// or API not served: a timeout, a 5xx, a 403, no connection). Its value in Facts is a guess: empty,
+// or true for RegistryEnabled when only the capability or the operator config is unknown.
+type Unknown struct {
+	Fact   string // FactRegistryHostname, ...
+	Lookup string // what was asked, e.g. "images.config.openshift.io/cluster"
+	Err    error  // why it has no answer
+}
+
+func (u Unknown) Error() string { return fmt.Sprintf("%s unknown (%s: %v)", u.Fact, u.Lookup, u.Err) }
+
+// Unwrap returns the cause.
+func (u Unknown) Unwrap() error { return u.Err }
+
+// Unknowns are the facts a Source could not establish yet.
+type Unknowns []Unknown
+
+// Of returns the Unknown of fact, if that fact is unknown.
+func (us Unknowns) Of(fact string) (Unknown, bool) {
+	for _, u := range us {
+		if u.Fact == fact {
+			return u, true
+		}
+	}
+	return Unknown{}, false
+}
+
+// Without returns us less the given facts (those an override supplies).
+func (us Unknowns) Without(facts ...string) Unknowns {
+	var out Unknowns
+	for _, u := range us {
+		drop := false
+		for _, f := range facts {
+			drop = drop || u.Fact == f
+		}
+		if !drop {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
 // Source answers the facts of the local cluster.
 type Source interface {
 	Facts(ctx context.Context) Facts
+}
+
+// Reporter is a Source that also says which facts are still unknown and why.
+type Reporter interface {
+	Source
+	Lookup(ctx context.Context) (Facts, Unknowns)
+}
+
+// Get returns the facts of s and, when s is a Reporter, which of them are unknown. Any other
+// Source (Static) knows every fact it gives.
+func Get(ctx context.Context, s Source) (Facts, Unknowns) {
+	if r, ok := s.(Reporter); ok {
+		return r.Lookup(ctx)
+	}
+	return s.Facts(ctx), nil
 }
 
 // Static is a fixed Source (tests, and callers that already know the facts).
@@ -53,150 +112,17 @@ type Static Facts
 // Facts returns the fixed facts.
 func (s Static) Facts(context.Context) Facts { return Facts(s) }
 
-// Clients are the clients discovery uses; any may be nil (that lookup is skipped).
-type Clients struct {
-	Kube          kubernetes.Interface
-	Config        configclient.Interface
-	Image         imageclient.Interface
-	ImageRegistry imageregistryclient.Interface
+// Partial is a fixed Reporter: facts of which some are unknown (tests of what items do then).
+type Partial struct {
+	Known   Facts
+	Unknown Unknowns
 }
 
-// Provider discovers facts lazily, once, and caches them for the life of the process.
-type Provider struct {
-	clients func() (Clients, error)
-	log     logrus.FieldLogger
-	timeout time.Duration
+// Facts returns the fixed facts.
+func (p Partial) Facts(context.Context) Facts { return p.Known }
 
-	once  sync.Once
-	facts Facts
-}
-
-// DefaultTimeout bounds each discovery call.
-const DefaultTimeout = 5 * time.Second
-
-// NewProvider returns a Provider that builds its clients on first use.
-func NewProvider(clients func() (Clients, error), log logrus.FieldLogger) *Provider {
-	return &Provider{clients: clients, log: log, timeout: DefaultTimeout}
-}
-
-// Facts returns the cached facts, discovering them on the first call. A failed lookup is logged
-// once and leaves its fact empty, which the actions treat as "unknown" (no rewrite), never as an
-// error per item.
-func (p *Provider) Facts(ctx context.Context) Facts {
-	p.once.Do(func() {
-		c, err := p.clients()
-		if err != nil {
-			p.log.WithError(err).Warn("cluster facts unavailable: no API clients")
-			return
-		}
-		p.facts = Discover(ctx, c, p.timeout, p.log)
-		p.log.WithFields(logrus.Fields{
-			"kubeVersion": p.facts.KubeVersion, "openshiftVersion": p.facts.OpenShiftVersion,
-			"registryHostname": p.facts.RegistryHostname, "appsDomain": p.facts.AppsDomain,
-			"registryEnabled": p.facts.RegistryEnabled,
-		}).Info("discovered cluster facts")
-	})
-	return p.facts
-}
-
-// Discover queries the cluster for its facts now, each call bounded by timeout.
-func Discover(ctx context.Context, c Clients, timeout time.Duration, log logrus.FieldLogger) Facts {
-	call := func(name string, fn func(context.Context) error) {
-		cctx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
-		if err := fn(cctx); err != nil && !apierrors.IsNotFound(err) {
-			log.WithError(err).WithField("fact", name).Warn("cluster fact lookup failed; treating it as unknown")
-		}
-	}
-	var f Facts
-	if c.Kube != nil {
-		call("kubeVersion", func(context.Context) error {
-			v, err := c.Kube.Discovery().ServerVersion()
-			if err != nil {
-				return err
-			}
-			f.KubeVersion = KubeMajorMinor(v.Major, v.Minor, v.GitVersion)
-			return nil
-		})
-	}
-	var cv *configv1.ClusterVersion
-	if c.Config != nil {
-		call("openshiftVersion", func(ctx context.Context) error {
-			v, err := c.Config.ConfigV1().ClusterVersions().Get(ctx, "version", metav1.GetOptions{})
-			if err != nil {
-				return ignoreMissingAPI(err)
-			}
-			cv = v
-			f.OpenShiftVersion = v.Status.Desired.Version
-			if f.OpenShiftVersion == "" {
-				for _, h := range v.Status.History {
-					if h.State == configv1.CompletedUpdate {
-						f.OpenShiftVersion = h.Version
-						break
-					}
-				}
-			}
-			return nil
-		})
-		call("registryHostname", func(ctx context.Context) error {
-			img, err := c.Config.ConfigV1().Images().Get(ctx, "cluster", metav1.GetOptions{})
-			if err != nil {
-				return ignoreMissingAPI(err)
-			}
-			f.RegistryHostname = img.Status.InternalRegistryHostname
-			return nil
-		})
-		call("appsDomain", func(ctx context.Context) error {
-			ing, err := c.Config.ConfigV1().Ingresses().Get(ctx, "cluster", metav1.GetOptions{})
-			if err != nil {
-				return ignoreMissingAPI(err)
-			}
-			f.AppsDomain = ing.Spec.Domain
-			return nil
-		})
-	}
-	if f.RegistryHostname == "" && c.Image != nil {
-		call("registryHostname(imagestreams)", func(ctx context.Context) error {
-			list, err := c.Image.ImageV1().ImageStreams("openshift").List(ctx, metav1.ListOptions{Limit: 20})
-			if err != nil {
-				return ignoreMissingAPI(err)
-			}
-			for _, is := range list.Items {
-				if r, err := imageref.Parse(is.Status.DockerImageRepository); err == nil {
-					f.RegistryHostname = r.Host
-					break
-				}
-			}
-			return nil
-		})
-	}
-	if f.RegistryHostname == "" && c.Kube != nil {
-		call("registryHostname(service)", func(ctx context.Context) error {
-			svc, err := c.Kube.CoreV1().Services("default").Get(ctx, "docker-registry", metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			if len(svc.Spec.Ports) > 0 {
-				f.RegistryHostname = fmt.Sprintf("docker-registry.default.svc:%d", svc.Spec.Ports[0].Port)
-			}
-			return nil
-		})
-	}
-	f.RegistryEnabled = f.RegistryHostname != "" && capabilityEnabled(cv, configv1.ClusterVersionCapabilityImageRegistry)
-	if f.RegistryEnabled && c.ImageRegistry != nil {
-		call("registryEnabled", func(ctx context.Context) error {
-			cfg, err := c.ImageRegistry.ImageregistryV1().Configs().Get(ctx, "cluster", metav1.GetOptions{})
-			if err != nil {
-				return ignoreMissingAPI(err)
-			}
-			if cfg.Spec.ManagementState == operatorv1.Removed {
-				f.RegistryEnabled = false
-			}
-			return nil
-		})
-	}
-	return f
-}
+// Lookup returns the fixed facts and unknowns.
+func (p Partial) Lookup(context.Context) (Facts, Unknowns) { return p.Known, p.Unknown }
 
 // capabilityEnabled: a capability is disabled only when the cluster knows it and did not enable it.
 func capabilityEnabled(cv *configv1.ClusterVersion, capability configv1.ClusterVersionCapability) bool {
@@ -218,12 +144,10 @@ func capabilityEnabled(cv *configv1.ClusterVersion, capability configv1.ClusterV
 	return false
 }
 
-// ignoreMissingAPI treats "this API group is not served" (plain Kubernetes, 3.x) like not found.
-func ignoreMissingAPI(err error) error {
-	if apierrors.IsNotFound(err) || strings.Contains(err.Error(), "the server could not find the requested resource") {
-		return nil
-	}
-	return err
+// definite reports an error that is an answer: the object is not there, or its API is not served
+// (plain Kubernetes, OpenShift 3.x), so the fact is definitely absent.
+func definite(err error) bool {
+	return apierrors.IsNotFound(err) || strings.Contains(err.Error(), "the server could not find the requested resource")
 }
 
 var leadingDigits = regexp.MustCompile(`^\d+`)

@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/velero-openshift/plugins/common/action"
+	"github.com/velero-openshift/plugins/common/clusterfacts"
 	"github.com/velero-openshift/plugins/common/keys"
 	"github.com/velero-openshift/plugins/common/podspec"
 )
@@ -43,6 +44,10 @@ func backup(bi *action.BackupItem) (runtime.Unstructured, []velero.ResourceIdent
 	}
 	a[keys.BackupServerVersion] = bi.Facts.ServerVersion()
 	a[keys.BackupRegistryHostname] = bi.Facts.RegistryHostname
+	// An empty host is recorded as "this cluster has no internal registry": say when it is
+	// empty only because the lookup failed.
+	bi.WarnUnknownFacts("the backup records no registry host on this item, so its restore rewrites none of its internal image references",
+		clusterfacts.FactRegistryHostname)
 	if bi.Facts.AppsDomain != "" {
 		a[keys.BackupAppsDomain] = bi.Facts.AppsDomain
 	}

@@ -1,8 +1,12 @@
 package serverfacts
 
 import (
+	"errors"
 	"strings"
 	"testing"
+
+	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/velero-openshift/plugins/common/action"
 	"github.com/velero-openshift/plugins/common/action/actiontest"
@@ -52,6 +56,37 @@ func TestBackupRecordsSourceFacts(t *testing.T) {
 			}
 			if a["keep"] != "me" {
 				t.Errorf("existing annotation lost: %v", a)
+			}
+		})
+	}
+}
+
+func TestBackupWarnsWhenRegistryHostIsUnknownNotAbsent(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		unknown clusterfacts.Unknowns
+		want    int
+	}{
+		{"lookup failed", clusterfacts.Unknowns{{Fact: clusterfacts.FactRegistryHostname, Lookup: "images.config.openshift.io/cluster", Err: errors.New("503 etcd unavailable")}}, 1},
+		{"no registry", nil, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			log, hook := logtest.NewNullLogger()
+			env := actiontest.Env()
+			env.Log = log
+			env.Facts = clusterfacts.Partial{Known: clusterfacts.Facts{KubeVersion: "1.32"}, Unknown: tt.unknown}
+			out, _, err := actiontest.RunBackup(t, Registrations()[0], env, actiontest.Object("v1", "Pod", "app", "web", nil), actiontest.Backup())
+			if err != nil || out.GetAnnotations()[keys.BackupServerVersion] != "1.32" {
+				t.Fatalf("Execute: %v, %v; an unknown fact must not fail the item", err, out)
+			}
+			var warned []string
+			for _, e := range hook.AllEntries() {
+				if e.Level == logrus.WarnLevel {
+					warned = append(warned, e.Message+" "+e.Data[logrus.ErrorKey].(error).Error())
+				}
+			}
+			if len(warned) != tt.want || tt.want == 1 && !containsAll(warned[0], "registryHostname", "images.config.openshift.io/cluster", "503 etcd unavailable", "rewrites none") {
+				t.Fatalf("warnings %q, want %d naming the fact, the lookup and the cause", warned, tt.want)
 			}
 		})
 	}
