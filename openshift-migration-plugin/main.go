@@ -1,10 +1,41 @@
-// Command openshift-migration-plugin serves the general actions (same names, unchanged) for
-// controller-driven cluster migration; migration-only actions are added to this table.
+// Command openshift-migration-plugin serves Velero the actions of controller-driven cluster
+// migration (SPEC §6): every general action under its general name except the general pod
+// restore, which the migration pod restore replaces, plus the migration actions under
+// migration.openshift.io/<NN>-<name>. It is a registration table and nothing else; run by hand
+// as `openshift-migration-plugin unquiesce ...` it rolls a quiesced source back.
 package main
 
 import (
 	"github.com/velero-openshift/plugins/common/action"
+	"github.com/velero-openshift/plugins/openshift-migration-plugin/imagestream"
+	"github.com/velero-openshift/plugins/openshift-migration-plugin/migratedby"
+	"github.com/velero-openshift/plugins/openshift-migration-plugin/namespace"
+	"github.com/velero-openshift/plugins/openshift-migration-plugin/quiesce"
+	"github.com/velero-openshift/plugins/openshift-migration-plugin/stagepod"
+	"github.com/velero-openshift/plugins/openshift-migration-plugin/volume"
 	"github.com/velero-openshift/plugins/velero-plugins/general"
+	"github.com/velero-openshift/plugins/velero-plugins/pod"
 )
 
-func main() { action.Serve(general.Registrations()) }
+func main() { action.Serve(registrations(), quiesce.RollbackCommand()) }
+
+// registrations is the general table without the general pod restore, then the migration actions.
+func registrations() []action.Registration {
+	var all []action.Registration
+	for _, r := range general.Registrations() {
+		if r.Name != pod.RestoreName {
+			all = append(all, r)
+		}
+	}
+	for _, rows := range [][]action.Registration{
+		quiesce.Registrations(),
+		volume.Registrations(),
+		imagestream.Registrations(),
+		stagepod.Registrations(),
+		namespace.Registrations(),
+		migratedby.Registrations(),
+	} {
+		all = append(all, rows...)
+	}
+	return all
+}
