@@ -1,6 +1,7 @@
 package action
 
 import (
+	"context"
 	"fmt"
 	"sync"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/velero-openshift/plugins/common/imageref"
 	"github.com/velero-openshift/plugins/common/keys"
 	"github.com/velero-openshift/plugins/common/nsmap"
+	"github.com/velero-openshift/plugins/common/pullsecret"
 )
 
 // SourceFacts are the source cluster's facts as recorded on a backed-up item.
@@ -54,8 +56,17 @@ type RestoreItem struct {
 	UnknownFacts clusterfacts.Unknowns
 	Config       config.Config
 	Images       imageref.Rewriter
-	Log          logrus.FieldLogger
-	warnings     *FactWarnings
+	// PullSecrets finds the destination's generated dockercfg secrets (Env.PullSecrets).
+	PullSecrets *pullsecret.Finder
+	Log         logrus.FieldLogger
+	warnings    *FactWarnings
+}
+
+// RenamePullSecrets swaps the generated dockercfg secrets named in the item's pod spec (a pod,
+// or the pod template of any workload kind) to the ones the destination minted for the same
+// service accounts in the target namespace, waiting for them as configured.
+func (ri *RestoreItem) RenamePullSecrets(ctx context.Context) error {
+	return ri.PullSecrets.RenamePodSpec(ctx, ri.Obj, ri.TargetNamespace, ri.Destination.RegistryEnabled, ri.Config.PullSecretWait, ri.Log)
 }
 
 // RestoreItem builds the context of one restore item.
@@ -97,6 +108,7 @@ func (e Env) RestoreItem(in *velero.RestoreItemActionExecuteInput) (*RestoreItem
 		UnknownFacts:    unknown,
 		Config:          cfg,
 		Images:          imageref.Rewriter{SourceHost: src.RegistryHostname, DestinationHost: dest.RegistryHostname, Mapping: mapping},
+		PullSecrets:     e.PullSecrets,
 		Log: e.Log.WithFields(logrus.Fields{
 			"restore": in.Restore.Namespace + "/" + in.Restore.Name, "item": Describe(obj),
 		}),

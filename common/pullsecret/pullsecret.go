@@ -12,12 +12,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sirupsen/logrus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 
 	"github.com/velero-openshift/plugins/common/keys"
+	"github.com/velero-openshift/plugins/common/podspec"
 )
 
 // Generated secret kinds.
@@ -44,21 +47,16 @@ func IsGeneratedFor(name, sa string) bool {
 	return ok && got == sa
 }
 
-// BuiltinServiceAccounts own the dockercfg secrets that pods and builds reference by default.
-var BuiltinServiceAccounts = []string{"default", "builder", "deployer"}
-
-// BuiltinDockercfg returns the service account of a default-/builder-/deployer-dockercfg-* name.
-func BuiltinDockercfg(name string) (string, bool) {
+// GeneratedDockercfg returns the service account of a generated dockercfg secret name
+// ("<sa>-dockercfg-<5 lowercase alphanumerics>", as OpenShift names the pull secret it mints for
+// every service account, custom ones included; the account's own name may contain dashes). Any
+// other name is the user's: ok is false.
+func GeneratedDockercfg(name string) (serviceAccount string, ok bool) {
 	sa, kind, ok := Generated(name)
 	if !ok || kind != Dockercfg {
 		return "", false
 	}
-	for _, b := range BuiltinServiceAccounts {
-		if sa == b {
-			return sa, true
-		}
-	}
-	return "", false
+	return sa, true
 }
 
 // IsRegenerated reports whether a secret is one the destination mints again for its service
@@ -184,13 +182,13 @@ func Belongs(s *corev1.Secret, sa *corev1.ServiceAccount) bool {
 	return true
 }
 
-// Destination returns the destination name for a pull/push secret reference: a builtin
-// default-/builder-/deployer-dockercfg-* name becomes the secret the destination minted for the same
-// service account in targetNS; any other name, or one with no destination counterpart, is kept.
-// Waiting only makes sense when the destination registry is enabled (only then are such secrets
-// minted); otherwise the lookup is made once.
+// Destination returns the destination name for a pull/push secret reference: a generated
+// "<sa>-dockercfg-xxxxx" name, of any service account, becomes the secret the destination minted
+// for the same service account in targetNS; any other name, or one with no destination
+// counterpart, is kept. Waiting only makes sense when the destination registry is enabled (only
+// then are such secrets minted); otherwise the lookup is made once.
 func (f *Finder) Destination(ctx context.Context, targetNS, name string, registryEnabled bool, wait time.Duration) (string, error) {
-	sa, ok := BuiltinDockercfg(name)
+	sa, ok := GeneratedDockercfg(name)
 	if !ok {
 		return name, nil
 	}
@@ -202,4 +200,53 @@ func (f *Finder) Destination(ctx context.Context, targetNS, name string, registr
 		return name, err
 	}
 	return found, nil
+}
+
+// lookupSlack bounds the API calls of one secret lookup beyond the configured wait.
+const lookupSlack = 30 * time.Second
+
+// RenamePodSpec swaps, in obj's pod spec (a pod, or the pod template of any workload kind), every
+// generated dockercfg reference of imagePullSecrets to the secret the destination minted for the
+// same service account in targetNS (see Destination): the backed-up name never exists on the
+// destination, because the secret restore leaves generated secrets to the destination. A name
+// with no counterpart is kept with a warning (pulls then go without it, as on a source without the
+// secret). The one implementation for pods and every workload kind. A nil Finder is an error only
+// when a name needs swapping.
+func (f *Finder) RenamePodSpec(ctx context.Context, obj *unstructured.Unstructured, targetNS string, registryEnabled bool, wait time.Duration, log logrus.FieldLogger) error {
+	names, err := podspec.PullSecretNames(obj)
+	if err != nil || len(names) == 0 {
+		return err
+	}
+	path, _ := podspec.Path(obj)
+	field := podspec.FieldName(path, "imagePullSecrets")
+	renames := map[string]string{}
+	for _, name := range names {
+		if _, ok := GeneratedDockercfg(name); !ok {
+			continue
+		}
+		if _, done := renames[name]; done {
+			continue
+		}
+		if f == nil {
+			return fmt.Errorf("%s: %s must be renamed to the destination's secret but no pull-secret finder is configured", field, name)
+		}
+		cctx, cancel := context.WithTimeout(ctx, wait+lookupSlack)
+		to, err := f.Destination(cctx, targetNS, name, registryEnabled, wait)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("%s: %s: %w", field, name, err)
+		}
+		renames[name] = to
+		if to == name {
+			log.Warnf("no destination dockercfg secret found for pull secret %s in %s; reference kept", name, targetNS)
+		}
+	}
+	if len(renames) == 0 {
+		return nil
+	}
+	n, err := podspec.RenamePullSecrets(obj, func(name string) string { return renames[name] })
+	if n > 0 {
+		log.Infof("renamed %d pull secret reference(s) to the destination's generated secrets", n)
+	}
+	return err
 }

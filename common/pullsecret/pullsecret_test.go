@@ -2,14 +2,20 @@ package pullsecret
 
 import (
 	"context"
+	"errors"
+	"io"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/sirupsen/logrus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/velero-openshift/plugins/common/keys"
 )
@@ -30,15 +36,6 @@ func TestGenerated(t *testing.T) {
 		if sa != tt.sa || kind != tt.kind || ok != tt.ok {
 			t.Errorf("Generated(%q) = %q %q %v", tt.name, sa, kind, ok)
 		}
-	}
-	if sa, ok := BuiltinDockercfg("deployer-dockercfg-q2w3e"); !ok || sa != "deployer" {
-		t.Error("deployer dockercfg not recognised")
-	}
-	if _, ok := BuiltinDockercfg("pipeline-dockercfg-q2w3e"); ok {
-		t.Error("non-builtin SA treated as builtin")
-	}
-	if _, ok := BuiltinDockercfg("builder-token-q2w3e"); ok {
-		t.Error("token secret treated as dockercfg")
 	}
 }
 
@@ -126,9 +123,9 @@ func TestFinderWaitsAndCaches(t *testing.T) {
 	if again, _ := f.Destination(context.Background(), "app", "default-dockercfg-fghij", true, 5*time.Second); again != name || len(client.Actions()) != before {
 		t.Fatalf("second lookup = %q with %d new API calls; want cached answer", again, len(client.Actions())-before)
 	}
-	// Not a builtin dockercfg name: kept, no lookup.
+	// Not a generated dockercfg name: kept, no lookup.
 	if kept, _ := f.Destination(context.Background(), "app", "my-pull-secret", true, time.Second); kept != "my-pull-secret" {
-		t.Fatalf("non-builtin name changed to %q", kept)
+		t.Fatalf("user-named secret changed to %q", kept)
 	}
 }
 
@@ -148,4 +145,105 @@ func TestFinderDoesNotWaitWhenRegistryDisabled(t *testing.T) {
 	if gets != 1 {
 		t.Fatalf("%d lookups, want exactly one (no waiting when the registry is disabled)", gets)
 	}
+}
+
+// A generated dockercfg secret of any service account, custom ones with dashes in their names
+// included, is swapped to the one the destination minted for that service account (SPEC §4 pod
+// row); names of another shape are the user's and stay.
+func TestDestinationSwapsDockercfgOfAnyServiceAccount(t *testing.T) {
+	owned := func(account, uid, name string) []runtime.Object {
+		return []runtime.Object{
+			sa(account, uid, map[string]string{keys.InternalRegistryPullSecretRef: name}),
+			secret(name, corev1.SecretTypeDockercfg, map[string]string{keys.InternalRegistryAuthTokenSA: account},
+				metav1.OwnerReference{APIVersion: "v1", Kind: "ServiceAccount", Name: account, UID: types.UID(uid)}),
+		}
+	}
+	var objs []runtime.Object
+	objs = append(objs, owned("db", "u-db", "db-dockercfg-n3w01")...)
+	objs = append(objs, owned("my-app", "u-my-app", "my-app-dockercfg-n3w02")...)
+	objs = append(objs, owned("app", "u-app", "app-dockercfg-n3w03")...)
+	objs = append(objs, owned("default", "u-default", "default-dockercfg-n3w04")...)
+	f := &Finder{Client: fake.NewSimpleClientset(objs...).CoreV1(), Poll: time.Millisecond}
+	tests := []struct{ name, want string }{
+		{"db-dockercfg-abcde", "db-dockercfg-n3w01"},
+		{"my-app-dockercfg-abcde", "my-app-dockercfg-n3w02"}, // SA my-app, not app
+		{"default-dockercfg-abcde", "default-dockercfg-n3w04"},
+		{"db-pull-secret", "db-pull-secret"},               // the user's
+		{"db-dockercfg-ABCDE", "db-dockercfg-ABCDE"},       // not OpenShift's suffix
+		{"db-dockercfg-abcdef", "db-dockercfg-abcdef"},     // suffix too long
+		{"db-token-abcde", "db-token-abcde"},               // a token, not a pull secret
+		{"ghost-dockercfg-abcde", "ghost-dockercfg-abcde"}, // no such SA on the destination: kept
+	}
+	for _, tt := range tests {
+		got, err := f.Destination(context.Background(), "app", tt.name, true, 0)
+		if err != nil || got != tt.want {
+			t.Errorf("Destination(%q) = %q, %v; want %q", tt.name, got, err, tt.want)
+		}
+	}
+}
+
+func TestGeneratedDockercfg(t *testing.T) {
+	tests := []struct {
+		name, sa string
+		ok       bool
+	}{
+		{"deployer-dockercfg-q2w3e", "deployer", true},
+		{"pipeline-dockercfg-q2w3e", "pipeline", true},
+		{"my-app-dockercfg-q2w3e", "my-app", true},
+		{"builder-token-q2w3e", "", false},
+		{"my-registry", "", false},
+	}
+	for _, tt := range tests {
+		if sa, ok := GeneratedDockercfg(tt.name); sa != tt.sa || ok != tt.ok {
+			t.Errorf("GeneratedDockercfg(%q) = %q, %v; want %q, %v", tt.name, sa, ok, tt.sa, tt.ok)
+		}
+	}
+}
+
+func TestRenamePodSpec(t *testing.T) {
+	deployment := func(names ...string) *unstructured.Unstructured {
+		var refs []any
+		for _, n := range names {
+			refs = append(refs, map[string]any{"name": n})
+		}
+		return &unstructured.Unstructured{Object: map[string]any{"apiVersion": "apps/v1", "kind": "Deployment",
+			"metadata": map[string]any{"namespace": "app", "name": "web"},
+			"spec":     map[string]any{"template": map[string]any{"spec": map[string]any{"imagePullSecrets": refs}}}}}
+	}
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	ctx := context.Background()
+	t.Run("no finder is an error naming the field only when a swap is needed", func(t *testing.T) {
+		var f *Finder
+		if err := f.RenamePodSpec(ctx, deployment("registry-creds"), "app", true, 0, log); err != nil {
+			t.Fatalf("no swap needed but: %v", err)
+		}
+		err := f.RenamePodSpec(ctx, deployment("db-dockercfg-abcde"), "app", true, 0, log)
+		if err == nil || !strings.Contains(err.Error(), "spec.template.spec.imagePullSecrets: db-dockercfg-abcde") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("a failed lookup is an error naming the field", func(t *testing.T) {
+		client := fake.NewSimpleClientset()
+		client.PrependReactor("get", "serviceaccounts", func(k8stesting.Action) (bool, runtime.Object, error) {
+			return true, nil, errors.New("apiserver unavailable")
+		})
+		f := &Finder{Client: client.CoreV1(), Poll: time.Millisecond}
+		err := f.RenamePodSpec(ctx, deployment("db-dockercfg-abcde"), "app", true, 0, log)
+		if err == nil || !strings.Contains(err.Error(), "spec.template.spec.imagePullSecrets: db-dockercfg-abcde") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("no counterpart keeps the name; each name is looked up once", func(t *testing.T) {
+		client := fake.NewSimpleClientset()
+		f := &Finder{Client: client.CoreV1(), Poll: time.Millisecond}
+		obj := deployment("db-dockercfg-abcde", "db-dockercfg-abcde")
+		if err := f.RenamePodSpec(ctx, obj, "app", true, 0, log); err != nil {
+			t.Fatal(err)
+		}
+		refs, _, _ := unstructured.NestedSlice(obj.Object, "spec", "template", "spec", "imagePullSecrets")
+		if refs[0].(map[string]any)["name"] != "db-dockercfg-abcde" || len(client.Actions()) != 1 {
+			t.Fatalf("refs %v after %d API calls", refs, len(client.Actions()))
+		}
+	})
 }

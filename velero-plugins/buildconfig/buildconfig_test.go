@@ -334,3 +334,21 @@ func BenchmarkRestoreExecute(b *testing.B) {
 func BenchmarkJSONRoundTrip(b *testing.B) {
 	actiontest.BenchmarkJSONRoundTrip(b, actiontest.FromSource(buildConfig(fullSpec(src, "app", "app", "builder-dockercfg-old11", "builder-dockercfg-old11"))).Object)
 }
+
+// A BuildConfig that builds as a custom service account names that account's generated dockercfg
+// secrets; they are swapped to the ones the destination minted for it, user-named ones stay.
+func TestRestoreSwapsSecretsOfCustomBuildServiceAccount(t *testing.T) {
+	spec := fullSpec(src, "app", "app", "pipeline-dockercfg-abcde", "ci-bot-dockercfg-fghij")
+	spec["serviceAccount"] = "pipeline"
+	f, _ := actiontest.MintedSecrets("app2/pipeline", "app2/ci-bot")
+	got, err := runWith(t, env(time.Second, true), f, actiontest.FromSource(buildConfig(spec)), map[string]string{"app": "app2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fullSpec(dst, "app2", "app2", actiontest.Minted("pipeline"), actiontest.Minted("ci-bot"))
+	want["serviceAccount"] = "pipeline"
+	if !reflect.DeepEqual(got.Object["spec"], want) {
+		g, _ := json.MarshalIndent(got.Object["spec"], "", " ")
+		t.Fatalf("spec\n%s", g)
+	}
+}

@@ -1,6 +1,7 @@
 package deploymentconfig
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -18,13 +19,16 @@ import (
 
 // restore prepares a DeploymentConfig for the destination.
 //
-// It rewrites images and image-change triggers and, when the DC's pods are restored by
+// It rewrites images and image-change triggers, swaps generated pull secrets and, when the DC's pods are restored by
 // themselves (volumes or hooks), scales the DC to 0 recording the original replicas and paused.
 func restore(ri *action.RestoreItem) (*velero.RestoreItemActionExecuteOutput, error) {
 	if n, err := podspec.RewriteImages(ri.Obj, ri.Images); err != nil {
 		return nil, err
 	} else if n > 0 {
 		ri.Log.Infof("rewrote %d image reference(s) for the destination registry", n)
+	}
+	if err := ri.RenamePullSecrets(context.Background()); err != nil {
+		return nil, err
 	}
 	if err := remapTriggers(ri); err != nil {
 		return nil, err

@@ -264,3 +264,30 @@ func setVolumes(dc *unstructured.Unstructured) {
 	a[keys.DCPodsHaveVolumeBackups] = "true"
 	dc.SetAnnotations(a)
 }
+
+// A DeploymentConfig's pod template gets the pod's pull-secret swap: generated dockercfg secrets
+// of any service account become the destination's, user-named ones stay.
+func TestRestoreSwapsPullSecretsOfAnyServiceAccount(t *testing.T) {
+	finder, _ := actiontest.MintedSecrets("app2/db", "app2/my-app")
+	env := actiontest.Env()
+	env.PullSecrets = finder
+	dc := backedUpDC(nil)
+	spec := dc.Object["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)
+	spec["serviceAccountName"] = "db"
+	spec["imagePullSecrets"] = []any{
+		map[string]any{"name": "db-dockercfg-abcde"}, map[string]any{"name": "my-app-dockercfg-fghij"}, map[string]any{"name": "registry-creds"},
+	}
+	out, err := actiontest.RunRestore(t, restoreReg(), env, dc, actiontest.Restore(map[string]string{"app": "app2"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := action.Object(out.UpdatedItem)
+	secrets, _, _ := unstructured.NestedSlice(got.Object, "spec", "template", "spec", "imagePullSecrets")
+	var names []string
+	for _, s := range secrets {
+		names = append(names, s.(map[string]any)["name"].(string))
+	}
+	if want := []string{actiontest.Minted("db"), actiontest.Minted("my-app"), "registry-creds"}; !reflect.DeepEqual(names, want) {
+		t.Fatalf("imagePullSecrets = %v, want %v", names, want)
+	}
+}

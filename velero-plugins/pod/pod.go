@@ -7,7 +7,6 @@ package pod
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/vmware-tanzu/velero/pkg/label"
 	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
@@ -213,42 +212,10 @@ func (r *Restore) unpin(ctx context.Context, ri *action.RestoreItem) error {
 	return nil
 }
 
-// RenamePullSecrets swaps default-/builder-/deployer-dockercfg-* references to the secret the
-// destination minted for the same service account in the target namespace. Exported for the
-// migration pod restore: stage pods keep the same pull-secret behaviour.
+// RenamePullSecrets swaps generated dockercfg pull secrets of any service account
+// ("<sa>-dockercfg-xxxxx") to the secret the destination minted for the same service account in
+// the target namespace, through this action's finder. Exported for the migration pod restore:
+// stage pods keep the same pull-secret behaviour.
 func (r *Restore) RenamePullSecrets(ctx context.Context, ri *action.RestoreItem) error {
-	names, err := podspec.PullSecretNames(ri.Obj)
-	if err != nil {
-		return err
-	}
-	renames := map[string]string{}
-	for _, name := range names {
-		if _, ok := pullsecret.BuiltinDockercfg(name); !ok {
-			continue
-		}
-		if _, done := renames[name]; done {
-			continue
-		}
-		if r.secrets == nil {
-			return fmt.Errorf("spec.imagePullSecrets: %s must be renamed to the destination's secret but no pull-secret finder is configured", name)
-		}
-		cctx, cancel := context.WithTimeout(ctx, ri.Config.PullSecretWait+30*time.Second)
-		to, err := r.secrets.Destination(cctx, ri.TargetNamespace, name, ri.Destination.RegistryEnabled, ri.Config.PullSecretWait)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("spec.imagePullSecrets: %s: %w", name, err)
-		}
-		renames[name] = to
-		if to == name {
-			ri.Log.Warnf("no destination dockercfg secret found for pull secret %s in %s; reference kept", name, ri.TargetNamespace)
-		}
-	}
-	if len(renames) == 0 {
-		return nil
-	}
-	n, err := podspec.RenamePullSecrets(ri.Obj, func(name string) string { return renames[name] })
-	if n > 0 {
-		ri.Log.Infof("renamed %d pull secret reference(s) to the destination's generated secrets", n)
-	}
-	return err
+	return r.secrets.RenamePodSpec(ctx, ri.Obj, ri.TargetNamespace, ri.Destination.RegistryEnabled, ri.Config.PullSecretWait, ri.Log)
 }

@@ -443,3 +443,33 @@ func TestRegistrationNeedsClients(t *testing.T) {
 		t.Fatal("New without clients succeeded")
 	}
 }
+
+// A pod running as a custom service account references that account's generated dockercfg
+// secret, which the secret restore skips: it is swapped to the one the destination minted for the
+// same account (dashes in the account name included); user-named secrets stay.
+func TestRestoreSwapsPullSecretsOfAnyServiceAccount(t *testing.T) {
+	finder, kube := actiontest.MintedSecrets("app2/db", "app2/my-app", "app2/default")
+	env := testEnv()
+	reg := actiontest.Registration(RestoreName, action.KindRestore, NewRestore(env, kube.CoreV1(), pvbClient(), finder))
+	item := podObject()
+	spec(item)["serviceAccountName"] = "db"
+	spec(item)["imagePullSecrets"] = []any{
+		map[string]any{"name": "db-dockercfg-abcde"},
+		map[string]any{"name": "my-app-dockercfg-fghij"},
+		map[string]any{"name": "default-dockercfg-abcde"},
+		map[string]any{"name": "db-pull-secret"},
+	}
+	out, err := actiontest.RunRestore(t, reg, env, item, actiontest.Restore(map[string]string{"app": "app2"}))
+	if err != nil || out.SkipRestore {
+		t.Fatalf("Execute: %v", err)
+	}
+	got, _ := action.Object(out.UpdatedItem)
+	var names []string
+	for _, s := range spec(got)["imagePullSecrets"].([]any) {
+		names = append(names, s.(map[string]any)["name"].(string))
+	}
+	want := []string{actiontest.Minted("db"), actiontest.Minted("my-app"), actiontest.Minted("default"), "db-pull-secret"}
+	if !reflect.DeepEqual(names, want) {
+		t.Fatalf("imagePullSecrets = %v, want %v", names, want)
+	}
+}

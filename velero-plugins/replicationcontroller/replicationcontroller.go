@@ -157,7 +157,8 @@ func (b *Backup) list(ctx context.Context, ns string) (map[string]bool, error) {
 	}
 }
 
-// restore skips the RCs a DeploymentConfig re-creates and rewrites images of the others.
+// restore skips the RCs a DeploymentConfig re-creates; the others get their images rewritten and
+// their generated pull secrets swapped.
 //
 // It skips an RC owned by a DC unless it was marked keys.PausedOwnerRef at backup. Ownership
 // is read from the backed-up item: Velero clears ownerReferences before restore actions run.
@@ -175,6 +176,9 @@ func restore(ri *action.RestoreItem) (*velero.RestoreItemActionExecuteOutput, er
 		return nil, err
 	} else if n > 0 {
 		ri.Log.Infof("rewrote %d image reference(s) for the destination registry", n)
+	}
+	if err := ri.RenamePullSecrets(context.Background()); err != nil {
+		return nil, err
 	}
 	return action.Keep(ri.Obj), nil
 }

@@ -1,9 +1,12 @@
 // Package workload restores the Kubernetes workload kinds (Deployments, ReplicaSets, StatefulSets,
 // DaemonSets, CronJobs and Jobs) with their container images moved to the destination registry
-// and mapped namespace. Jobs a CronJob created are left to the CronJob.
+// and mapped namespace and their generated pull secrets swapped to the destination's. Jobs a
+// CronJob created are left to the CronJob.
 package workload
 
 import (
+	"context"
+
 	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
 
 	"github.com/velero-openshift/plugins/common/action"
@@ -31,15 +34,17 @@ func Registrations() []action.Registration {
 	}
 }
 
-// restoreWorkload rewrites the images of a workload's pod template.
+// restoreWorkload prepares a workload's pod template for the destination.
 func restoreWorkload(ri *action.RestoreItem) (*velero.RestoreItemActionExecuteOutput, error) {
-	if err := rewriteImages(ri); err != nil {
+	if err := prepareTemplate(ri); err != nil {
 		return nil, err
 	}
 	return action.Keep(ri.Obj), nil
 }
 
-func rewriteImages(ri *action.RestoreItem) error {
+// prepareTemplate rewrites the pod template's internal images and swaps its generated pull
+// secrets, so the pods the workload creates on the destination pull what the source's pulled.
+func prepareTemplate(ri *action.RestoreItem) error {
 	n, err := podspec.RewriteImages(ri.Obj, ri.Images)
 	if err != nil {
 		return err
@@ -47,5 +52,5 @@ func rewriteImages(ri *action.RestoreItem) error {
 	if n > 0 {
 		ri.Log.WithField("images", n).Info("rewrote internal registry images for the destination")
 	}
-	return nil
+	return ri.RenamePullSecrets(context.Background())
 }

@@ -32,6 +32,21 @@ func podSpec(registry, ns string) map[string]any {
 	}
 }
 
+// swapped is spec with its generated pull secret swapped to the one the destination of testEnv
+// minted for the default service account.
+func swapped(spec map[string]any) map[string]any {
+	spec["imagePullSecrets"] = []any{map[string]any{"name": actiontest.Minted("default")}}
+	return spec
+}
+
+// testEnv is a destination on which the default service account of app and app2 has its
+// generated pull secret.
+func testEnv() action.Env {
+	env := actiontest.Env()
+	env.PullSecrets, _ = actiontest.MintedSecrets("app/default", "app2/default")
+	return env
+}
+
 func template(spec map[string]any) map[string]any {
 	return map[string]any{"metadata": map[string]any{"labels": map[string]any{"app": "web"}}, "spec": spec}
 }
@@ -61,9 +76,9 @@ func TestWorkloadRewritesImages(t *testing.T) {
 			source  bool
 			want    map[string]any
 		}{
-			{"mapped", map[string]string{"app": "app2"}, true, podSpec(dst, "app2")},
-			{"same namespace", nil, true, podSpec(dst, "app")},
-			{"no recorded source registry", map[string]string{"app": "app2"}, false, podSpec(src, "app")},
+			{"mapped", map[string]string{"app": "app2"}, true, swapped(podSpec(dst, "app2"))},
+			{"same namespace", nil, true, swapped(podSpec(dst, "app"))},
+			{"no recorded source registry", map[string]string{"app": "app2"}, false, swapped(podSpec(src, "app"))},
 		} {
 			t.Run(k.kind+"/"+tc.name, func(t *testing.T) {
 				item := workload(k.apiVersion, k.kind, podSpec(src, "app"))
@@ -76,7 +91,7 @@ func TestWorkloadRewritesImages(t *testing.T) {
 					// A Deployment's ReplicaSet is restored all the same (Velero itself drops the owner).
 					item.Object["metadata"].(map[string]any)["ownerReferences"] = []any{map[string]any{"kind": "Deployment", "name": "web", "apiVersion": "apps/v1", "uid": "u"}}
 				}
-				out, err := actiontest.RunRestore(t, Registrations()[1], actiontest.Env(), item, actiontest.Restore(tc.mapping))
+				out, err := actiontest.RunRestore(t, Registrations()[1], testEnv(), item, actiontest.Restore(tc.mapping))
 				if err != nil || out.SkipRestore {
 					t.Fatalf("Execute: %v, skip %v", err, out != nil && out.SkipRestore)
 				}
@@ -124,7 +139,7 @@ func job(owners []any) *unstructured.Unstructured {
 // backed-up copy.
 func runJob(t *testing.T, fromBackup *unstructured.Unstructured, mapping map[string]string) (*velero.RestoreItemActionExecuteOutput, error) {
 	t.Helper()
-	w, err := action.Wrap(Registrations()[0], actiontest.Env())
+	w, err := action.Wrap(Registrations()[0], testEnv())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +174,7 @@ func TestJobRestore(t *testing.T) {
 			}
 			got, _ := action.Object(out.UpdatedItem)
 			want := job(nil)
-			want.Object["spec"].(map[string]any)["template"] = template(podSpec(dst, "app2"))
+			want.Object["spec"].(map[string]any)["template"] = template(swapped(podSpec(dst, "app2")))
 			if !reflect.DeepEqual(got.Object, want.Object) {
 				g, _ := json.MarshalIndent(got.Object, "", " ")
 				w, _ := json.MarshalIndent(want.Object, "", " ")
@@ -206,4 +221,54 @@ func FuzzExecute(f *testing.F) {
 		_, err := actiontest.RunRestore(t, Registrations()[1], actiontest.Env(), item, actiontest.Restore(map[string]string{"app": "app2"}))
 		actiontest.NoPanic(t, data, err)
 	})
+}
+
+// The pod template of every workload kind gets the same pull-secret swap as a pod: generated
+// dockercfg secrets of any service account become the destination's, user-named ones stay.
+func TestRestoreSwapsPullSecretsOfEveryWorkloadKind(t *testing.T) {
+	all := append(append([]struct{ apiVersion, kind string }{}, kinds...), struct{ apiVersion, kind string }{"batch/v1", "Job"})
+	for _, k := range all {
+		t.Run(k.kind, func(t *testing.T) {
+			finder, _ := actiontest.MintedSecrets("app2/db", "app2/my-app", "app2/default")
+			env := actiontest.Env()
+			env.PullSecrets = finder
+			spec := podSpec(src, "app")
+			spec["serviceAccountName"] = "db"
+			spec["imagePullSecrets"] = []any{
+				map[string]any{"name": "db-dockercfg-abcde"}, map[string]any{"name": "my-app-dockercfg-fghij"},
+				map[string]any{"name": "default-dockercfg-abcde"}, map[string]any{"name": "registry-creds"},
+			}
+			item := actiontest.FromSource(workload(k.apiVersion, k.kind, spec))
+			reg := Registrations()[1]
+			if k.kind == "Job" {
+				reg = Registrations()[0]
+			}
+			out, err := actiontest.RunRestore(t, reg, env, item, actiontest.Restore(map[string]string{"app": "app2"}))
+			if err != nil || out.SkipRestore {
+				t.Fatalf("Execute: %v", err)
+			}
+			got, _ := action.Object(out.UpdatedItem)
+			var names []string
+			for _, s := range templateSpec(t, got)["imagePullSecrets"].([]any) {
+				names = append(names, s.(map[string]any)["name"].(string))
+			}
+			want := []string{actiontest.Minted("db"), actiontest.Minted("my-app"), actiontest.Minted("default"), "registry-creds"}
+			if !reflect.DeepEqual(names, want) {
+				t.Fatalf("imagePullSecrets = %v, want %v", names, want)
+			}
+		})
+	}
+}
+
+func templateSpec(t *testing.T, obj *unstructured.Unstructured) map[string]any {
+	t.Helper()
+	path := []string{"spec", "template", "spec"}
+	if obj.GetKind() == "CronJob" {
+		path = []string{"spec", "jobTemplate", "spec", "template", "spec"}
+	}
+	spec, found, err := unstructured.NestedMap(obj.Object, path...)
+	if err != nil || !found {
+		t.Fatalf("%v: no pod template spec (%v)", path, err)
+	}
+	return spec
 }
