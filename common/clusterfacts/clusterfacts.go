@@ -23,7 +23,7 @@ type Facts struct {
 	KubeVersion      string // "major.minor"
 	OpenShiftVersion string // e.g. "4.16.3"; empty on plain Kubernetes
 	RegistryHostname string // internal registry host[:port]
-	AppsDomain       string // router domain
+	AppsDomain       string // where route hosts are generated: ingress appsDomain, else domain
 	RegistryEnabled  bool   // the integrated registry runs and mints pull secrets
 }
 

@@ -117,3 +117,18 @@ func TestKubeMajorMinor(t *testing.T) {
 		}
 	}
 }
+
+// OpenShift generates route hosts on spec.appsDomain when it is set, else on spec.domain: the
+// apps domain fact is the one hosts are generated on.
+func TestAppsDomainIsWhereRouteHostsAreGenerated(t *testing.T) {
+	for _, tt := range []struct{ domain, appsDomain, want string }{
+		{"apps.example.com", "", "apps.example.com"},
+		{"apps.example.com", "shop.example.com", "shop.example.com"},
+	} {
+		ingress := &configv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: "cluster"}, Spec: configv1.IngressSpec{Domain: tt.domain, AppsDomain: tt.appsDomain}}
+		c := Clients{Kube: kube(version.Info{Major: "1", Minor: "29"}), Config: configfake.NewSimpleClientset(ingress)}
+		if got := Discover(context.Background(), c, time.Second, quiet()).AppsDomain; got != tt.want {
+			t.Errorf("domain %q, appsDomain %q: AppsDomain = %q, want %q", tt.domain, tt.appsDomain, got, tt.want)
+		}
+	}
+}

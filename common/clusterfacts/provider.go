@@ -256,7 +256,11 @@ func (p *Provider) round(ctx context.Context, c Clients) {
 	try(lookupIngress, c.Config != nil, func(ctx context.Context) error {
 		ing, err := c.Config.ConfigV1().Ingresses().Get(ctx, "cluster", metav1.GetOptions{})
 		if err == nil {
-			a.appsDomain = ing.Spec.Domain
+			// Route hosts are generated on appsDomain when it is set.
+			a.appsDomain = ing.Spec.AppsDomain
+			if a.appsDomain == "" {
+				a.appsDomain = ing.Spec.Domain
+			}
 		}
 		return err
 	})

@@ -3,14 +3,18 @@ package general
 import (
 	"reflect"
 	"regexp"
+	"slices"
 	"testing"
 
 	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 
 	"github.com/velero-openshift/plugins/common/action"
 	"github.com/velero-openshift/plugins/common/action/actiontest"
 	"github.com/velero-openshift/plugins/common/clients"
+	"github.com/velero-openshift/plugins/common/clusterfacts"
+	"github.com/velero-openshift/plugins/common/keys"
 	"github.com/velero-openshift/plugins/velero-plugins/build"
 	"github.com/velero-openshift/plugins/velero-plugins/imagetag"
 	"github.com/velero-openshift/plugins/velero-plugins/nonadmin"
@@ -46,6 +50,7 @@ var registered = []struct {
 	{"openshift.io/07-workload-restore", action.KindRestore, []string{"deployments.apps", "replicasets.apps", "statefulsets.apps", "daemonsets.apps", "cronjobs.batch"}},
 	{"openshift.io/08-build-restore", action.KindRestore, []string{"builds.build.openshift.io"}},
 	{"openshift.io/09-buildconfig-restore", action.KindRestore, []string{"buildconfigs.build.openshift.io"}},
+	{"openshift.io/10-route-backup", action.KindBackup, []string{"routes.route.openshift.io"}},
 	{"openshift.io/10-route-restore", action.KindRestore, []string{"routes.route.openshift.io"}},
 	{"openshift.io/11-service-restore", action.KindRestore, []string{"services"}},
 	{"openshift.io/12-secret-restore", action.KindRestore, []string{"secrets"}},
@@ -130,6 +135,79 @@ func TestSkippers(t *testing.T) {
 			out, err := actiontest.RunRestore(t, tt.rows[0], actiontest.Env(), actiontest.Object(tt.apiVersion, tt.kind, "app", "x", nil), actiontest.Restore(nil))
 			if err != nil || !out.SkipRestore {
 				t.Fatalf("out = %+v, err = %v; want skipped", out, err)
+			}
+		})
+	}
+}
+
+// appliesTo reports whether the action of r, built from env, selects resource.
+func appliesTo(t *testing.T, r action.Registration, env action.Env, resource string) bool {
+	t.Helper()
+	a, err := action.Wrap(r, env)
+	if err != nil {
+		t.Fatalf("%s: %v", r.Name, err)
+	}
+	sel, err := a.(interface {
+		AppliesTo() (velero.ResourceSelector, error)
+	}).AppliesTo()
+	if err != nil {
+		t.Fatalf("%s AppliesTo: %v", r.Name, err)
+	}
+	return slices.Contains(sel.IncludedResources, resource)
+}
+
+// A route backed up and restored by this plugin's actions, as Velero runs them: a host the
+// source generated is cleared so the destination generates one on its own apps domain, and a host
+// the user customised (here of the generated form <name>-<ns>. on another domain) is kept even
+// though OpenShift left the host.generated annotation behind. Only the backup actions record
+// the source apps domain: the route is given none.
+func TestRouteHostThroughBackupAndRestore(t *testing.T) {
+	const routes = "routes.route.openshift.io"
+	unreachable := clients.NewForConfig(&rest.Config{Host: "https://127.0.0.1:1"})
+	source := actiontest.Env()
+	source.Clients = unreachable
+	source.Facts = clusterfacts.Static{KubeVersion: "1.29", OpenShiftVersion: "4.16.3", RegistryHostname: actiontest.SourceRegistry,
+		AppsDomain: actiontest.SourceApps, RegistryEnabled: true}
+	destination := actiontest.Env()
+	destination.Clients = unreachable
+	for _, tt := range []struct {
+		host    string
+		cleared bool
+	}{
+		{"web-app." + actiontest.SourceApps, true},
+		{"web-app.shop.example.com", false},
+		{"shop.example.com", false},
+	} {
+		t.Run(tt.host, func(t *testing.T) {
+			item := actiontest.Object("route.openshift.io/v1", "Route", "app", "web", map[string]any{
+				"spec": map[string]any{"host": tt.host, "to": map[string]any{"kind": "Service", "name": "web"}}})
+			item.SetAnnotations(map[string]string{keys.HostGenerated: "true"})
+			for _, r := range Registrations() {
+				if r.Kind == action.KindBackup && appliesTo(t, r, source, routes) {
+					out, _, err := actiontest.RunBackup(t, r, source, item, actiontest.Backup())
+					if err != nil {
+						t.Fatalf("%s: %v", r.Name, err)
+					}
+					item = out
+				}
+			}
+			for _, r := range Registrations() {
+				if (r.Kind == action.KindRestore || r.Kind == action.KindRestoreV2) && appliesTo(t, r, destination, routes) {
+					out, err := actiontest.RunRestore(t, r, destination, item, actiontest.Restore(map[string]string{"app": "app2"}))
+					if err != nil || out.SkipRestore {
+						t.Fatalf("%s: %v (skip %v)", r.Name, err, out != nil && out.SkipRestore)
+					}
+					if item, err = action.Object(out.UpdatedItem); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			host, found, _ := unstructured.NestedString(item.Object, "spec", "host")
+			if tt.cleared && found {
+				t.Fatalf("spec.host = %q, want it cleared (generated on the source)", host)
+			}
+			if !tt.cleared && host != tt.host {
+				t.Fatalf("spec.host = %q, want %q kept (customised)", host, tt.host)
 			}
 		})
 	}

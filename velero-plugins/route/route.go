@@ -1,5 +1,7 @@
 // Package route restores Routes so that a host the source router generated is generated again by
-// the destination on its own apps domain, while a host the user chose is kept.
+// the destination on its own apps domain, while a host the user chose is kept. The backup records
+// the source apps domain on each route whose host OpenShift marked generated, so the restore can
+// tell the generated host from a customised one of the same <name>-<namespace>. form.
 package route
 
 import (
@@ -8,13 +10,18 @@ import (
 
 	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/velero-openshift/plugins/common/action"
+	"github.com/velero-openshift/plugins/common/clusterfacts"
 	"github.com/velero-openshift/plugins/common/keys"
 )
 
-// RestoreName is the registered name of the restore action.
-const RestoreName = "openshift.io/10-route-restore"
+// Registered names.
+const (
+	BackupName  = "openshift.io/10-route-backup"
+	RestoreName = "openshift.io/10-route-restore"
+)
 
 // Resource is the one resource the action handles.
 const Resource = "routes.route.openshift.io"
@@ -22,8 +29,26 @@ const Resource = "routes.route.openshift.io"
 // Registrations returns this package's rows of the registration table.
 func Registrations() []action.Registration {
 	return []action.Registration{
+		action.ItemBackupRegistration(BackupName, backup, Resource),
 		action.ItemRestoreRegistration(RestoreName, restore, Resource),
 	}
+}
+
+// backup records the source apps domain (keys.BackupAppsDomain) on a route whose host OpenShift
+// marked generated: the restore then clears the host only when it is exactly the one generated on
+// that domain. Other routes are returned unchanged; the restore never looks at their domain.
+func backup(bi *action.BackupItem) (runtime.Unstructured, []velero.ResourceIdentifier, error) {
+	a := bi.Obj.GetAnnotations()
+	if a[keys.HostGenerated] != "true" {
+		return bi.Obj, nil, nil
+	}
+	if bi.Facts.AppsDomain == "" {
+		bi.WarnUnknownFacts("the restore judges its generated host by the <name>-<namespace>. form alone", clusterfacts.FactAppsDomain)
+		return bi.Obj, nil, nil
+	}
+	a[keys.BackupAppsDomain] = bi.Facts.AppsDomain
+	bi.Obj.SetAnnotations(a)
+	return bi.Obj, nil, nil
 }
 
 // restore clears spec.host when the source generated it.

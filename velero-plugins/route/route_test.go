@@ -3,6 +3,7 @@ package route
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/velero-openshift/plugins/common/action"
 	"github.com/velero-openshift/plugins/common/action/actiontest"
+	"github.com/velero-openshift/plugins/common/clusterfacts"
 	"github.com/velero-openshift/plugins/common/keys"
 )
 
@@ -32,13 +34,87 @@ func route(host any, generated string) *unstructured.Unstructured {
 	return r
 }
 
+func registration(t testing.TB, kind action.Kind) action.Registration {
+	t.Helper()
+	for _, r := range Registrations() {
+		if r.Kind == kind {
+			return r
+		}
+	}
+	t.Fatalf("no %s registered", kind)
+	return action.Registration{}
+}
+
+// sourceEnv is the source cluster at backup, with apps domain domain ("" = none known).
+func sourceEnv(domain string) action.Env {
+	env := actiontest.Env()
+	facts := actiontest.DestinationFacts
+	facts.AppsDomain = domain
+	env.Facts = clusterfacts.Static(facts)
+	return env
+}
+
+// backedUp is r as the route backup action leaves it on a source whose apps domain is domain:
+// the tests never record a domain on a route themselves.
+func backedUp(t testing.TB, r *unstructured.Unstructured, domain string) *unstructured.Unstructured {
+	t.Helper()
+	out, _, err := actiontest.RunBackup(t, registration(t, action.KindBackup), sourceEnv(domain), r, actiontest.Backup())
+	if err != nil {
+		t.Fatalf("backup: %v", err)
+	}
+	return out
+}
+
+func TestBackupRecordsAppsDomainOnGeneratedHosts(t *testing.T) {
+	for _, tt := range []struct {
+		name, generated, domain string
+		recorded                bool
+	}{
+		{"generated", "true", actiontest.SourceApps, true},
+		{"not generated", "", actiontest.SourceApps, false},
+		{"annotation false", "false", actiontest.SourceApps, false},
+		{"no known domain", "true", "", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			item := route("web-app."+actiontest.SourceApps, tt.generated)
+			want := item.DeepCopy()
+			if tt.recorded {
+				want.SetAnnotations(map[string]string{keys.HostGenerated: tt.generated, keys.BackupAppsDomain: tt.domain})
+			}
+			if got := backedUp(t, item, tt.domain); !reflect.DeepEqual(got.Object, want.Object) {
+				t.Fatalf("backed up %v\nwant %v", got.Object, want.Object)
+			}
+		})
+	}
+}
+
+// A domain that could not be looked up is warned about, naming the fact; nothing is recorded.
+func TestBackupWarnsWhenAppsDomainUnknown(t *testing.T) {
+	env := actiontest.Env()
+	var logs bytes.Buffer
+	log := logrus.New()
+	log.SetOutput(&logs)
+	env.Log = log
+	facts := actiontest.DestinationFacts
+	facts.AppsDomain = ""
+	env.Facts = clusterfacts.Partial{Known: facts, Unknown: clusterfacts.Unknowns{{
+		Fact: clusterfacts.FactAppsDomain, Lookup: "ingresses.config.openshift.io/cluster", Err: errors.New("timeout")}}}
+	out, _, err := actiontest.RunBackup(t, registration(t, action.KindBackup), env, route("web-app.x", "true"), actiontest.Backup())
+	if err != nil || out.GetAnnotations()[keys.BackupAppsDomain] != "" {
+		t.Fatalf("err %v annotations %v", err, out.GetAnnotations())
+	}
+	if !strings.Contains(logs.String(), "appsDomain") {
+		t.Fatalf("no warning naming the unknown fact: %s", logs.String())
+	}
+}
+
 func TestRestoreHost(t *testing.T) {
 	generatedHost := "web-app." + actiontest.SourceApps
 	tests := []struct {
 		name      string
 		host      any
 		generated string
-		domain    *string // recorded source apps domain; nil = as FromSource records it
+		domain    *string // source apps domain at backup; nil = actiontest.SourceApps
 		mapping   map[string]string
 		cleared   bool
 		logged    string
@@ -52,6 +128,7 @@ func TestRestoreHost(t *testing.T) {
 		{name: "annotation left behind on a customised host", host: "shop.example.com", generated: "true", logged: "customised"},
 		{name: "generated form on another domain", host: "web-app.apps.other.example.com", generated: "true", logged: "customised"},
 		{name: "another route's generated host", host: "api-app." + actiontest.SourceApps, generated: "true", logged: "customised"},
+		{name: "customised host of the generated form", host: "web-app.shop.example.com", generated: "true", logged: "customised"},
 		{name: "user-set host", host: generatedHost, generated: ""},
 		{name: "annotation false", host: generatedHost, generated: "false"},
 		{name: "no host", host: nil, generated: "true"},
@@ -59,16 +136,11 @@ func TestRestoreHost(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			item := actiontest.FromSource(route(tt.host, tt.generated))
+			domain := actiontest.SourceApps
 			if tt.domain != nil {
-				a := item.GetAnnotations()
-				if *tt.domain == "" {
-					delete(a, keys.BackupAppsDomain)
-				} else {
-					a[keys.BackupAppsDomain] = *tt.domain
-				}
-				item.SetAnnotations(a)
+				domain = *tt.domain
 			}
+			item := backedUp(t, route(tt.host, tt.generated), domain)
 			want := item.DeepCopy()
 			if tt.cleared {
 				delete(want.Object["spec"].(map[string]any), "host")
@@ -78,7 +150,7 @@ func TestRestoreHost(t *testing.T) {
 			log := logrus.New()
 			log.SetOutput(&logs)
 			env.Log = log
-			out, err := actiontest.RunRestore(t, Registrations()[0], env, item, actiontest.Restore(tt.mapping))
+			out, err := actiontest.RunRestore(t, registration(t, action.KindRestore), env, item, actiontest.Restore(tt.mapping))
 			if err != nil || out.SkipRestore {
 				t.Fatalf("Execute: %v, skip %v", err, out != nil && out.SkipRestore)
 			}
@@ -98,9 +170,9 @@ func TestRestoreHost(t *testing.T) {
 func TestBadHostNamesField(t *testing.T) {
 	for _, bad := range []*unstructured.Unstructured{
 		route(3.0, "true"),
-		actiontest.FromSource(actiontest.Object("route.openshift.io/v1", "Route", "app", "web", map[string]any{"spec": "x"})),
+		actiontest.Object("route.openshift.io/v1", "Route", "app", "web", map[string]any{"spec": "x"}),
 	} {
-		_, err := actiontest.RunRestore(t, Registrations()[0], actiontest.Env(), actiontest.FromSource(bad), actiontest.Restore(nil))
+		_, err := actiontest.RunRestore(t, registration(t, action.KindRestore), actiontest.Env(), bad, actiontest.Restore(nil))
 		actiontest.ErrorNames(t, err, "spec.host", "Route app/web")
 	}
 }
@@ -135,7 +207,7 @@ func FuzzExecute(f *testing.F) {
 		if !ok {
 			return
 		}
-		_, err := actiontest.RunRestore(t, Registrations()[0], actiontest.Env(), item, actiontest.Restore(map[string]string{"app": "app2"}))
+		_, err := actiontest.RunRestore(t, registration(t, action.KindRestore), actiontest.Env(), item, actiontest.Restore(map[string]string{"app": "app2"}))
 		actiontest.NoPanic(t, data, err)
 	})
 }

@@ -20,9 +20,8 @@ const (
 )
 
 // Resources are the items that carry image references whose rewriting needs the source facts
-// (SPEC §4). Not routes: every item matched costs Velero a gRPC call, and the route restore
-// recognises a generated host without a recorded apps domain (it then uses one when a backup
-// has it).
+// (SPEC §4). Not routes: every item matched costs Velero a gRPC call, and the route backup
+// records the one fact the route restore reads (the apps domain) itself.
 var Resources = append(append([]string{"pods"}, podspec.WorkloadResources...),
 	"buildconfigs.build.openshift.io", "imagestreams.image.openshift.io", "imagestreamtags.image.openshift.io")
 
