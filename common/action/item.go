@@ -3,6 +3,7 @@ package action
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/sirupsen/logrus"
@@ -23,17 +24,31 @@ import (
 type SourceFacts struct {
 	ServerVersion    string
 	RegistryHostname string
-	AppsDomain       string
+	// RegistryExternalHostnames are the registry's other hostnames (see imageref.Aliases).
+	RegistryExternalHostnames []string
+	AppsDomain                string
 }
 
 // SourceFactsOf reads the facts the common backup action recorded on obj.
 func SourceFactsOf(obj *unstructured.Unstructured) SourceFacts {
 	a := obj.GetAnnotations()
 	return SourceFacts{
-		ServerVersion:    a[keys.BackupServerVersion],
-		RegistryHostname: a[keys.BackupRegistryHostname],
-		AppsDomain:       a[keys.BackupAppsDomain],
+		ServerVersion:             a[keys.BackupServerVersion],
+		RegistryHostname:          a[keys.BackupRegistryHostname],
+		RegistryExternalHostnames: SplitList(a[keys.BackupRegistryExternalHostnames]),
+		AppsDomain:                a[keys.BackupAppsDomain],
 	}
+}
+
+// SplitList splits a comma-separated annotation value, trimming spaces and dropping empty entries.
+func SplitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // RestoreItem is everything a restore action decides from: the item, the Restore, the namespace
@@ -107,8 +122,12 @@ func (e Env) RestoreItem(in *velero.RestoreItemActionExecuteInput) (*RestoreItem
 		Destination:     dest,
 		UnknownFacts:    unknown,
 		Config:          cfg,
-		Images:          imageref.Rewriter{SourceHost: src.RegistryHostname, DestinationHost: dest.RegistryHostname, Mapping: mapping},
-		PullSecrets:     e.PullSecrets,
+		Images: imageref.Rewriter{
+			SourceHost:      src.RegistryHostname,
+			SourceAliases:   imageref.Aliases(src.RegistryHostname, src.RegistryExternalHostnames...),
+			DestinationHost: dest.RegistryHostname, Mapping: mapping,
+		},
+		PullSecrets: e.PullSecrets,
 		Log: e.Log.WithFields(logrus.Fields{
 			"restore": in.Restore.Namespace + "/" + in.Restore.Name, "item": Describe(obj),
 		}),

@@ -23,8 +23,11 @@ type Facts struct {
 	KubeVersion      string // "major.minor"
 	OpenShiftVersion string // e.g. "4.16.3"; empty on plain Kubernetes
 	RegistryHostname string // internal registry host[:port]
-	AppsDomain       string // where route hosts are generated: ingress appsDomain, else domain
-	RegistryEnabled  bool   // the integrated registry runs and mints pull secrets
+	// RegistryExternalHostnames are the other names the internal registry is reached by
+	// (images.config.openshift.io status.externalRegistryHostnames, e.g. its default route).
+	RegistryExternalHostnames []string
+	AppsDomain                string // where route hosts are generated: ingress appsDomain, else domain
+	RegistryEnabled           bool   // the integrated registry runs and mints pull secrets
 }
 
 // ServerVersion is the version recorded on items: OpenShift's when known, else Kubernetes'.
@@ -40,8 +43,11 @@ const (
 	FactKubeVersion      = "kubeVersion"
 	FactOpenShiftVersion = "openshiftVersion"
 	FactRegistryHostname = "registryHostname"
-	FactAppsDomain       = "appsDomain"
-	FactRegistryEnabled  = "registryEnabled"
+	// FactRegistryExternalHostnames is unknown while images.config.openshift.io/cluster has no
+	// answer, even when another source gave the registry hostname.
+	FactRegistryExternalHostnames = "registryExternalHostnames"
+	FactAppsDomain                = "appsDomain"
+	FactRegistryEnabled           = "registryEnabled"
 )
 
 // Unknown is a fact whose lookup failed without a definite answer (anything but found, not found

@@ -3,6 +3,7 @@ package clusterfacts
 import (
 	"context"
 	"io"
+	"reflect"
 	"testing"
 	"time"
 
@@ -46,7 +47,8 @@ func clusterVersion(v string, known, enabled []configv1.ClusterVersionCapability
 
 func TestDiscover(t *testing.T) {
 	reg := configv1.ClusterVersionCapabilityImageRegistry
-	images := &configv1.Image{ObjectMeta: metav1.ObjectMeta{Name: "cluster"}, Status: configv1.ImageStatus{InternalRegistryHostname: "image-registry.openshift-image-registry.svc:5000"}}
+	images := &configv1.Image{ObjectMeta: metav1.ObjectMeta{Name: "cluster"}, Status: configv1.ImageStatus{InternalRegistryHostname: "image-registry.openshift-image-registry.svc:5000",
+		ExternalRegistryHostnames: []string{"default-route-openshift-image-registry.apps.example.com"}}}
 	ingress := &configv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: "cluster"}, Spec: configv1.IngressSpec{Domain: "apps.example.com"}}
 	removed := &imageregistryv1.Config{ObjectMeta: metav1.ObjectMeta{Name: "cluster"}, Spec: imageregistryv1.ImageRegistrySpec{OperatorSpec: operatorv1.OperatorSpec{ManagementState: operatorv1.Removed}}}
 	stream := &imagev1.ImageStream{ObjectMeta: metav1.ObjectMeta{Namespace: "openshift", Name: "ruby"}, Status: imagev1.ImageStreamStatus{DockerImageRepository: "172.30.1.1:5000/openshift/ruby"}}
@@ -62,13 +64,16 @@ func TestDiscover(t *testing.T) {
 	}{
 		{"openshift 4", kube(version.Info{Major: "1", Minor: "29"}),
 			[]runtime.Object{clusterVersion("4.16.3", []configv1.ClusterVersionCapability{reg}, []configv1.ClusterVersionCapability{reg}), images, ingress}, nil, nil,
-			Facts{KubeVersion: "1.29", OpenShiftVersion: "4.16.3", RegistryHostname: "image-registry.openshift-image-registry.svc:5000", AppsDomain: "apps.example.com", RegistryEnabled: true}},
+			Facts{KubeVersion: "1.29", OpenShiftVersion: "4.16.3", RegistryHostname: "image-registry.openshift-image-registry.svc:5000", AppsDomain: "apps.example.com", RegistryEnabled: true,
+				RegistryExternalHostnames: []string{"default-route-openshift-image-registry.apps.example.com"}}},
 		{"registry capability disabled", kube(version.Info{Major: "1", Minor: "29"}),
 			[]runtime.Object{clusterVersion("4.16.3", []configv1.ClusterVersionCapability{reg}, nil), images}, nil, nil,
-			Facts{KubeVersion: "1.29", OpenShiftVersion: "4.16.3", RegistryHostname: "image-registry.openshift-image-registry.svc:5000"}},
+			Facts{KubeVersion: "1.29", OpenShiftVersion: "4.16.3", RegistryHostname: "image-registry.openshift-image-registry.svc:5000",
+				RegistryExternalHostnames: []string{"default-route-openshift-image-registry.apps.example.com"}}},
 		{"registry removed", kube(version.Info{Major: "1", Minor: "29"}),
 			[]runtime.Object{clusterVersion("4.16.3", nil, nil), images}, nil, []runtime.Object{removed},
-			Facts{KubeVersion: "1.29", OpenShiftVersion: "4.16.3", RegistryHostname: "image-registry.openshift-image-registry.svc:5000"}},
+			Facts{KubeVersion: "1.29", OpenShiftVersion: "4.16.3", RegistryHostname: "image-registry.openshift-image-registry.svc:5000",
+				RegistryExternalHostnames: []string{"default-route-openshift-image-registry.apps.example.com"}}},
 		{"3.x from imagestreams, 11+ minor", kube(version.Info{Major: "1", Minor: "11+"}),
 			nil, []runtime.Object{stream}, nil,
 			Facts{KubeVersion: "1.11", RegistryHostname: "172.30.1.1:5000", RegistryEnabled: true}},
@@ -85,7 +90,7 @@ func TestDiscover(t *testing.T) {
 				Image:         imagefake.NewSimpleClientset(tt.image...),
 				ImageRegistry: imageregistryfake.NewSimpleClientset(tt.ireg...),
 			}
-			if got := Discover(context.Background(), c, time.Second, quiet()); got != tt.want {
+			if got := Discover(context.Background(), c, time.Second, quiet()); !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("Discover = %+v\nwant       %+v", got, tt.want)
 			}
 		})

@@ -75,6 +75,7 @@ type answers struct {
 	kubeVersion     string
 	cv              *configv1.ClusterVersion
 	registryHost    [numLookups]string // by the source that answered it
+	externalHosts   []string
 	appsDomain      string
 	registryRemoved bool
 }
@@ -118,7 +119,9 @@ func (p *Provider) Lookup(ctx context.Context) (Facts, Unknowns) {
 	if !p.complete && (!p.tried || p.coolDown.Left(p.policy) == 0) {
 		p.refresh(ctx)
 	}
-	return p.facts, slices.Clone(p.unknown)
+	f := p.facts
+	f.RegistryExternalHostnames = slices.Clone(f.RegistryExternalHostnames)
+	return f, slices.Clone(p.unknown)
 }
 
 // Discover queries the cluster for its facts now, each call bounded by timeout and retried as a
@@ -138,7 +141,7 @@ func (p *Provider) refresh(ctx context.Context) {
 		if err != nil {
 			err = fmt.Errorf("no API clients: %w", err)
 			p.unknown = nil
-			for _, f := range []string{FactKubeVersion, FactOpenShiftVersion, FactRegistryHostname, FactAppsDomain, FactRegistryEnabled} {
+			for _, f := range []string{FactKubeVersion, FactOpenShiftVersion, FactRegistryHostname, FactRegistryExternalHostnames, FactAppsDomain, FactRegistryEnabled} {
 				p.unknown = append(p.unknown, Unknown{Fact: f, Lookup: "cluster facts", Err: err})
 			}
 			p.failed()
@@ -156,7 +159,8 @@ func (p *Provider) refresh(ctx context.Context) {
 	if before == nil || len(p.unknown) < len(before) {
 		entry := p.log.WithFields(logrus.Fields{
 			"kubeVersion": p.facts.KubeVersion, "openshiftVersion": p.facts.OpenShiftVersion,
-			"registryHostname": p.facts.RegistryHostname, "appsDomain": p.facts.AppsDomain,
+			"registryHostname": p.facts.RegistryHostname, "registryExternalHostnames": p.facts.RegistryExternalHostnames,
+			"appsDomain":      p.facts.AppsDomain,
 			"registryEnabled": p.facts.RegistryEnabled,
 		})
 		if len(p.unknown) > 0 {
@@ -250,6 +254,7 @@ func (p *Provider) round(ctx context.Context, c Clients) {
 		img, err := c.Config.ConfigV1().Images().Get(ctx, "cluster", metav1.GetOptions{})
 		if err == nil {
 			a.registryHost[lookupImageConfig] = img.Status.InternalRegistryHostname
+			a.externalHosts = img.Status.ExternalRegistryHostnames
 		}
 		return err
 	})
@@ -362,6 +367,8 @@ func (p *Provider) assemble() (Facts, Unknowns) {
 			}
 		}
 	}
+	f.RegistryExternalHostnames = a.externalHosts
+	unknownIf(FactRegistryExternalHostnames, lookupImageConfig)
 	f.AppsDomain = a.appsDomain
 	unknownIf(FactAppsDomain, lookupIngress)
 	// Enabled unless the capability is known and disabled or the operator config is Removed; when

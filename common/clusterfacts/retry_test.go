@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -79,13 +80,14 @@ func TestProviderReportsUnknownFactWithCauseAndLooksItUpAfterCoolDown(t *testing
 	if f.RegistryHostname != "" || !ok || u.Lookup != "images.config.openshift.io/cluster" || !apierrors.IsForbidden(u.Err) {
 		t.Fatalf("facts %+v, unknown %v; want registryHostname unknown because images.config is forbidden", f, unknown)
 	}
-	if _, ok := unknown.Of(FactRegistryEnabled); !ok || f.AppsDomain != "apps.example.com" || len(unknown) != 2 {
-		t.Fatalf("unknown %v, facts %+v; want registryHostname and registryEnabled unknown, the rest known", unknown, f)
+	_, external := unknown.Of(FactRegistryExternalHostnames)
+	if _, ok := unknown.Of(FactRegistryEnabled); !ok || !external || f.AppsDomain != "apps.example.com" || len(unknown) != 3 {
+		t.Fatalf("unknown %v, facts %+v; want registryHostname, registryExternalHostnames and registryEnabled unknown, the rest known", unknown, f)
 	}
 	// During the cool-down the cached answer is returned without API calls.
 	clk.Advance(500 * time.Millisecond)
-	if _, unknown := p.Lookup(ctx); len(unknown) != 2 || *calls != 3 {
-		t.Fatalf("cooling down: unknown %v after %d calls, want the same 2 after 3", unknown, *calls)
+	if _, unknown := p.Lookup(ctx); len(unknown) != 3 || *calls != 3 {
+		t.Fatalf("cooling down: unknown %v after %d calls, want the same 3 after 3", unknown, *calls)
 	}
 	clk.Advance(600 * time.Millisecond)
 	if f, unknown := p.Lookup(ctx); f.RegistryHostname != internalRegistry || !f.RegistryEnabled || len(unknown) != 0 {
@@ -114,7 +116,7 @@ func TestProviderStopsLookingUpWhenAPIUnreachable(t *testing.T) {
 	if len(cfg.Actions()) != 1 {
 		t.Fatalf("%d config API calls after a client-side timeout, want 1 (the rest of the round not tried): %v", len(cfg.Actions()), cfg.Actions())
 	}
-	for _, fact := range []string{FactOpenShiftVersion, FactRegistryHostname, FactAppsDomain, FactRegistryEnabled} {
+	for _, fact := range []string{FactOpenShiftVersion, FactRegistryHostname, FactRegistryExternalHostnames, FactAppsDomain, FactRegistryEnabled} {
 		if u, ok := unknown.Of(fact); !ok || !errors.Is(u.Err, context.DeadlineExceeded) {
 			t.Fatalf("%s: unknown %v; want it unknown, caused by the timeout", fact, unknown)
 		}
@@ -124,7 +126,7 @@ func TestProviderStopsLookingUpWhenAPIUnreachable(t *testing.T) {
 	}
 	clk.Advance(time.Second)
 	want := Facts{KubeVersion: "1.30", OpenShiftVersion: "4.16.3", RegistryHostname: internalRegistry, AppsDomain: "apps.example.com", RegistryEnabled: true}
-	if f, unknown := p.Lookup(context.Background()); f != want || len(unknown) != 0 {
+	if f, unknown := p.Lookup(context.Background()); !reflect.DeepEqual(f, want) || len(unknown) != 0 {
 		t.Fatalf("after cool-down: %+v, %v; want %+v", f, unknown, want)
 	}
 }
@@ -150,8 +152,10 @@ func TestProviderRegistryFromFallbackWhileImagesConfigFails(t *testing.T) {
 		Status: imagev1.ImageStreamStatus{DockerImageRepository: internalRegistry + "/openshift/ruby"}}
 	p, _, _ := testProvider(Clients{Kube: kube(version.Info{Major: "1", Minor: "30"}), Config: cfg, Image: imagefake.NewSimpleClientset(stream)})
 	f, unknown := p.Lookup(context.Background())
-	if f.RegistryHostname != internalRegistry || !f.RegistryEnabled || len(unknown) != 0 {
-		t.Fatalf("facts %+v, unknown %v; an imagestream answers the registry host (first source that answers)", f, unknown)
+	// Only images.config knows the registry's external hostnames: they stay unknown (and looked up
+	// again) while it fails.
+	if _, ok := unknown.Of(FactRegistryExternalHostnames); f.RegistryHostname != internalRegistry || !f.RegistryEnabled || len(unknown) != 1 || !ok {
+		t.Fatalf("facts %+v, unknown %v; an imagestream answers the registry host (first source that answers), the external hostnames unknown", f, unknown)
 	}
 }
 
@@ -166,7 +170,7 @@ func TestProviderClientBuildFailureIsRetried(t *testing.T) {
 	}, log)
 	clk := retrytest.NewClock()
 	p.policy = clk.Policy()
-	if _, unknown := p.Lookup(context.Background()); len(unknown) != 5 || !strings.Contains(unknown[0].Error(), "no kubeconfig") {
+	if _, unknown := p.Lookup(context.Background()); len(unknown) != 6 || !strings.Contains(unknown[0].Error(), "no kubeconfig") {
 		t.Fatalf("unknown %v; want every fact unknown, naming the cause", unknown)
 	}
 	clk.Advance(time.Second)

@@ -88,11 +88,62 @@ func IsInternal(s, host string) bool {
 	return err == nil && strings.EqualFold(r.Host, host)
 }
 
+// Aliases returns the other names that reach the registry at host, so references written with
+// them count as internal too: the in-cluster service name in its other form
+// (<svc>.<ns>.svc[:port] and <svc>.<ns>.svc.cluster.local[:port] are the same service) and the
+// given external hostnames (images.config.openshift.io status.externalRegistryHostnames, which
+// only the source cluster knows and the backup records). host itself, empty names and duplicates
+// (case-insensitive) are left out; with no host there are none.
+func Aliases(host string, external ...string) []string {
+	if host == "" {
+		return nil
+	}
+	var out []string
+	add := func(name string) {
+		name = strings.TrimSpace(name)
+		if name == "" || strings.EqualFold(name, host) {
+			return
+		}
+		for _, have := range out {
+			if strings.EqualFold(have, name) {
+				return
+			}
+		}
+		out = append(out, name)
+	}
+	add(serviceTwin(host))
+	for _, e := range external {
+		add(e)
+	}
+	return out
+}
+
+// clusterDomain is the cluster DNS domain of OpenShift, which cannot be changed.
+const clusterDomain = ".cluster.local"
+
+// serviceTwin returns the other form of an in-cluster service hostname ("" for any other host).
+func serviceTwin(host string) string {
+	name, port := host, ""
+	if i := strings.LastIndexByte(host, ':'); i >= 0 {
+		name, port = host[:i], host[i:]
+	}
+	lower := strings.ToLower(name)
+	switch {
+	case strings.HasSuffix(lower, ".svc"):
+		return name + clusterDomain + port
+	case strings.HasSuffix(lower, ".svc"+clusterDomain):
+		return name[:len(name)-len(clusterDomain)] + port
+	}
+	return ""
+}
+
 // Rewriter moves internal references of a source registry to a destination registry, mapping the
 // namespace segment. Either host empty makes it a no-op: with no known registry there is nothing
-// to rewrite.
+// to rewrite. A reference naming one of SourceAliases (see Aliases) is internal just as one
+// naming SourceHost.
 type Rewriter struct {
 	SourceHost      string
+	SourceAliases   []string
 	DestinationHost string
 	Mapping         nsmap.Mapping
 }
@@ -100,24 +151,65 @@ type Rewriter struct {
 // Active reports whether the rewriter can change anything.
 func (w Rewriter) Active() bool { return w.SourceHost != "" && w.DestinationHost != "" }
 
+// SourceHosts returns every name of the source registry: SourceHost first, then its aliases.
+func (w Rewriter) SourceHosts() []string {
+	if w.SourceHost == "" {
+		return nil
+	}
+	return append([]string{w.SourceHost}, w.SourceAliases...)
+}
+
+// IsSource reports whether s names an image in the source registry, under any of its names.
+func (w Rewriter) IsSource(s string) bool {
+	if w.SourceHost == "" || !w.hasSourcePrefix(s) {
+		return false
+	}
+	r, err := Parse(s)
+	return err == nil && w.isSourceHost(r.Host)
+}
+
 // Rewrite returns the destination form of s and whether it changed. External and empty references
-// are returned unchanged. An error means s looks internal (starts with the source host) but does not
+// are returned unchanged. An error means s looks internal (starts with a source host) but does not
 // parse: the caller must report it instead of restoring a reference that points nowhere.
 func (w Rewriter) Rewrite(s string) (string, bool, error) {
-	// An internal reference names the source host literally; anything else is external and never
+	// An internal reference names a source host literally; anything else is external and never
 	// touched (this also skips parsing for the common case of external images).
-	if !w.Active() || !hasHostPrefix(s, w.SourceHost) {
+	if !w.Active() || !w.hasSourcePrefix(s) {
 		return s, false, nil
 	}
 	r, err := Parse(s)
 	if err != nil {
 		return s, false, err
 	}
-	if !strings.EqualFold(r.Host, w.SourceHost) {
+	if !w.isSourceHost(r.Host) {
 		return s, false, nil
 	}
 	out := w.RewriteRef(r)
 	return out.String(), out.String() != s, nil
+}
+
+func (w Rewriter) hasSourcePrefix(s string) bool {
+	if hasHostPrefix(s, w.SourceHost) {
+		return true
+	}
+	for _, a := range w.SourceAliases {
+		if hasHostPrefix(s, a) {
+			return true
+		}
+	}
+	return false
+}
+
+func (w Rewriter) isSourceHost(host string) bool {
+	if strings.EqualFold(host, w.SourceHost) {
+		return true
+	}
+	for _, a := range w.SourceAliases {
+		if strings.EqualFold(host, a) {
+			return true
+		}
+	}
+	return false
 }
 
 // RewriteRef rewrites a parsed internal reference (the caller has checked it is internal).
@@ -137,5 +229,5 @@ func (w Rewriter) RewriteRef(r Ref) Ref {
 func (w Rewriter) MapNamespace(ns string) string { return w.Mapping.Map(ns) }
 
 func hasHostPrefix(s, host string) bool {
-	return len(s) > len(host) && strings.EqualFold(s[:len(host)], host) && s[len(host)] == '/'
+	return host != "" && len(s) > len(host) && strings.EqualFold(s[:len(host)], host) && s[len(host)] == '/'
 }

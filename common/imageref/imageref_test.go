@@ -1,6 +1,8 @@
 package imageref
 
 import (
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/velero-openshift/plugins/common/nsmap"
@@ -106,4 +108,55 @@ func FuzzRewrite(f *testing.F) {
 			t.Fatalf("rewrite of %q landed on host %q", in, r.Host)
 		}
 	})
+}
+
+func TestAliases(t *testing.T) {
+	const route = "default-route-openshift-image-registry.apps.a.example.com"
+	tests := []struct {
+		host     string
+		external []string
+		want     []string
+	}{
+		{src, []string{route}, []string{"image-registry.openshift-image-registry.svc.cluster.local:5000", route}},
+		{"image-registry.openshift-image-registry.svc.cluster.local:5000", nil, []string{src}},
+		{"docker-registry.default.svc:5000", nil, []string{"docker-registry.default.svc.cluster.local:5000"}},
+		{"registry.svc", nil, []string{"registry.svc.cluster.local"}},
+		{"172.30.1.1:5000", []string{"", " ", "172.30.1.1:5000", route, strings.ToUpper(route)}, []string{route}},
+		{"", []string{route}, nil},
+	}
+	for _, tt := range tests {
+		if got := Aliases(tt.host, tt.external...); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("Aliases(%q, %q) = %q, want %q", tt.host, tt.external, got, tt.want)
+		}
+	}
+}
+
+// The source registry's other names are the same registry: rewritten like the recorded host.
+func TestRewriteSourceAliases(t *testing.T) {
+	const route = "default-route-openshift-image-registry.apps.a.example.com"
+	local := "image-registry.openshift-image-registry.svc.cluster.local:5000"
+	w := Rewriter{SourceHost: src, SourceAliases: Aliases(src, route), DestinationHost: dst, Mapping: nsmap.Mapping{"app": "app-b"}}
+	for _, tt := range []struct{ in, want string }{
+		{local + "/app/web:v1", dst + "/app-b/web:v1"},
+		{route + "/app/web@" + dig, dst + "/app-b/web@" + dig},
+		{strings.ToUpper(route) + "/openshift/ruby:3.0@" + dig, dst + "/openshift/ruby:3.0"},
+		{"registry.apps.a.example.com/app/web:v1", "registry.apps.a.example.com/app/web:v1"},
+	} {
+		got, _, err := w.Rewrite(tt.in)
+		if err != nil || got != tt.want {
+			t.Errorf("Rewrite(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+		if internal := tt.in != tt.want; w.IsSource(tt.in) != internal {
+			t.Errorf("IsSource(%q) = %v, want %v", tt.in, !internal, internal)
+		}
+	}
+	if _, _, err := w.Rewrite(route + "/App/Web:v1"); err == nil {
+		t.Error("an unparsable reference under an alias is not reported")
+	}
+	if got := w.SourceHosts(); !reflect.DeepEqual(got, []string{src, local, route}) {
+		t.Errorf("SourceHosts = %q", got)
+	}
+	if (Rewriter{SourceAliases: []string{route}}).IsSource(route + "/app/web:v1") {
+		t.Error("aliases without a source host matched")
+	}
 }

@@ -10,6 +10,10 @@ const (
 	BackupServerVersion = "openshift.io/backup-server-version"
 	// BackupRegistryHostname is the source cluster's internal registry hostname (may be empty).
 	BackupRegistryHostname = "openshift.io/backup-registry-hostname"
+	// BackupRegistryExternalHostnames lists (comma separated) the other hostnames of the source's
+	// internal registry (images.config status.externalRegistryHostnames): references naming them
+	// are internal too, and only the source knows them.
+	BackupRegistryExternalHostnames = "openshift.io/backup-registry-external-hostnames"
 	// BackupAppsDomain is the source cluster's router (apps) domain, when known.
 	BackupAppsDomain = "openshift.io/backup-apps-domain"
 	// RestoreServerVersion and RestoreRegistryHostname record the destination facts at restore.

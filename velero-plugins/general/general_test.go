@@ -1,13 +1,20 @@
 package general
 
 import (
+	"fmt"
 	"reflect"
 	"regexp"
 	"slices"
 	"testing"
 
+	configv1 "github.com/openshift/api/config/v1"
+	configfake "github.com/openshift/client-go/config/clientset/versioned/fake"
 	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/version"
+	fakediscovery "k8s.io/client-go/discovery/fake"
+	kubefake "k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
 
 	"github.com/velero-openshift/plugins/common/action"
@@ -210,5 +217,71 @@ func TestRouteHostThroughBackupAndRestore(t *testing.T) {
 				t.Fatalf("spec.host = %q, want %q kept (customised)", host, tt.host)
 			}
 		})
+	}
+}
+
+// The source's internal registry reached under its other names (the service's
+// .svc.cluster.local form, the external hostnames images.config reports) is the same registry: a
+// workload backed up and restored by this plugin's actions gets those references rewritten like
+// the recorded hostname; a truly external image stays. The source facts come from the cluster's
+// config objects, as discovery finds them.
+func TestInternalRegistryNamesThroughBackupAndRestore(t *testing.T) {
+	const (
+		deployments = "deployments.apps"
+		svc         = "image-registry.openshift-image-registry.svc:5000"
+		local       = "image-registry.openshift-image-registry.svc.cluster.local:5000"
+		route       = "default-route-openshift-image-registry." + actiontest.SourceApps
+		dst         = actiontest.DestinationRegistry
+	)
+	images := &configv1.Image{ObjectMeta: metav1.ObjectMeta{Name: "cluster"}, Status: configv1.ImageStatus{
+		InternalRegistryHostname: svc, ExternalRegistryHostnames: []string{route, "registry.shop.example.com"}}}
+	kube := kubefake.NewSimpleClientset()
+	kube.Discovery().(*fakediscovery.FakeDiscovery).FakedServerVersion = &version.Info{Major: "1", Minor: "29"}
+	unreachable := clients.NewForConfig(&rest.Config{Host: "https://127.0.0.1:1"})
+	source := actiontest.Env()
+	source.Clients = unreachable
+	source.Facts = clusterfacts.NewProvider(func() (clusterfacts.Clients, error) {
+		return clusterfacts.Clients{Kube: kube, Config: configfake.NewSimpleClientset(images)}, nil
+	}, source.Log)
+	destination := actiontest.Env()
+	destination.Clients = unreachable
+
+	containers := func(images ...string) []any {
+		var out []any
+		for i, im := range images {
+			out = append(out, map[string]any{"name": fmt.Sprintf("c%d", i), "image": im})
+		}
+		return out
+	}
+	item := actiontest.Object("apps/v1", "Deployment", "app", "web", map[string]any{"spec": map[string]any{
+		"template": map[string]any{"spec": map[string]any{"containers": containers(
+			svc+"/app/web:v1", local+"/app/api:v2", route+"/app/worker:v3", "REGISTRY.shop.example.com/app/cron:v4",
+			"quay.io/app/proxy:v5", "docker.io/app/web:v1",
+		)}}}})
+	for _, r := range Registrations() {
+		if r.Kind == action.KindBackup && appliesTo(t, r, source, deployments) {
+			out, _, err := actiontest.RunBackup(t, r, source, item, actiontest.Backup())
+			if err != nil {
+				t.Fatalf("%s: %v", r.Name, err)
+			}
+			item = out
+		}
+	}
+	for _, r := range Registrations() {
+		if r.Kind == action.KindRestore && appliesTo(t, r, destination, deployments) {
+			out, err := actiontest.RunRestore(t, r, destination, item, actiontest.Restore(map[string]string{"app": "app2"}))
+			if err != nil || out.SkipRestore {
+				t.Fatalf("%s: %v", r.Name, err)
+			}
+			if item, err = action.Object(out.UpdatedItem); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	got, _, _ := unstructured.NestedSlice(item.Object, "spec", "template", "spec", "containers")
+	want := containers(dst+"/app2/web:v1", dst+"/app2/api:v2", dst+"/app2/worker:v3", dst+"/app2/cron:v4",
+		"quay.io/app/proxy:v5", "docker.io/app/web:v1")
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("containers\n got %v\nwant %v", got, want)
 	}
 }

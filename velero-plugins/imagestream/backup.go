@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/velero-openshift/plugins/common/action"
+	"github.com/velero-openshift/plugins/common/imageref"
 	"github.com/velero-openshift/plugins/common/keys"
 	"github.com/velero-openshift/plugins/velero-plugins/imagecopy"
 )
@@ -98,15 +99,16 @@ func (t locationTarget) Mark(bi *action.BackupItem) (string, string) {
 // opt-outs) is the caller's decision. Any failure other than a missing image is an error naming
 // both ends and the images.
 func BackupImages(ctx context.Context, bi *action.BackupItem, e Engine, t Target) error {
-	host := bi.Facts.RegistryHostname
+	host, external := bi.Facts.RegistryHostname, bi.Facts.RegistryExternalHostnames
 	if host == "" {
-		host = bi.Obj.GetAnnotations()[keys.BackupRegistryHostname]
+		a := bi.Obj.GetAnnotations()
+		host, external = a[keys.BackupRegistryHostname], action.SplitList(a[keys.BackupRegistryExternalHostnames])
 	}
 	if host == "" {
 		bi.Log.Warn("image copy: the source internal registry is not known; no image copied")
 		return nil
 	}
-	images, skipped, err := internalImages(bi.Obj.Object, host)
+	images, skipped, err := internalImages(bi.Obj.Object, append([]string{host}, imageref.Aliases(host, external...)...))
 	if err != nil {
 		return err
 	}
@@ -135,6 +137,9 @@ func BackupImages(ctx context.Context, bi *action.BackupItem, e Engine, t Target
 	// used here even when the common backup action is disabled.
 	if a[keys.BackupRegistryHostname] == "" {
 		a[keys.BackupRegistryHostname] = host
+		if len(external) > 0 {
+			a[keys.BackupRegistryExternalHostnames] = strings.Join(external, ",")
+		}
 	}
 	if len(missing) > 0 {
 		a[keys.ImageCopyMissing] = strings.Join(missing, ",")

@@ -80,10 +80,14 @@ type streamImage struct {
 // internalImages lists the internal images of an ImageStream's status: per tag, oldest generation
 // first (the API lists newest first). Entries without a usable digest are returned in skipped
 // (with the reason) rather than failing the stream; a malformed status is an error naming the field.
-func internalImages(obj map[string]any, host string) (images []streamImage, skipped []string, err error) {
-	if host == "" {
+//
+// hosts are the source registry's names (its hostname and aliases, imageref.Aliases): an image
+// referenced under any of them is in the registry, and copied from it by repository and digest.
+func internalImages(obj map[string]any, hosts []string) (images []streamImage, skipped []string, err error) {
+	if len(hosts) == 0 || hosts[0] == "" {
 		return nil, nil, nil
 	}
+	w := imageref.Rewriter{SourceHost: hosts[0], SourceAliases: hosts[1:]}
 	status, found, err := fields.NestedObject(obj, "", "status")
 	if err != nil || !found {
 		return nil, nil, err
@@ -109,12 +113,14 @@ func internalImages(obj map[string]any, host string) (images []streamImage, skip
 			if err != nil {
 				return nil, nil, err
 			}
-			if !imageref.IsInternal(ref, host) {
+			if !w.IsSource(ref) {
 				// A reference naming the internal registry that does not parse is reported,
 				// not silently left out of the backup.
-				if strings.HasPrefix(strings.ToLower(ref), strings.ToLower(host)+"/") {
-					if _, err := imageref.Parse(ref); err != nil {
-						return nil, nil, fmt.Errorf("%s.dockerImageReference: %w", f, err)
+				for _, host := range hosts {
+					if strings.HasPrefix(strings.ToLower(ref), strings.ToLower(host)+"/") {
+						if _, err := imageref.Parse(ref); err != nil {
+							return nil, nil, fmt.Errorf("%s.dockerImageReference: %w", f, err)
+						}
 					}
 				}
 				continue

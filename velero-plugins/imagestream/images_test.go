@@ -23,6 +23,7 @@ import (
 	"github.com/velero-openshift/plugins/common/action/actiontest"
 	"github.com/velero-openshift/plugins/common/clusterfacts"
 	"github.com/velero-openshift/plugins/common/config"
+	"github.com/velero-openshift/plugins/common/imageref"
 	"github.com/velero-openshift/plugins/common/keys"
 	"github.com/velero-openshift/plugins/velero-plugins/imagecopy"
 )
@@ -392,12 +393,12 @@ func TestInternalImagesBadStatusNamesField(t *testing.T) {
 		{map[string]any{"tags": []any{map[string]any{"items": []any{map[string]any{"dockerImageReference": 2.0}}}}}, "status.tags[0].items[0].dockerImageReference: expected a string"},
 		{map[string]any{"tags": []any{map[string]any{"items": []any{map[string]any{"dockerImageReference": src + "/app/UP@x"}}}}}, "status.tags[0].items[0].dockerImageReference: invalid image reference"},
 	} {
-		_, _, err := internalImages(map[string]any{"status": tt.status}, src)
+		_, _, err := internalImages(map[string]any{"status": tt.status}, []string{src})
 		if err == nil || !strings.Contains(err.Error(), tt.field) {
 			t.Errorf("%v: error %v, want %q", tt.status, err, tt.field)
 		}
 	}
-	if im, _, err := internalImages(imagesStream().Object, ""); err != nil || im != nil {
+	if im, _, err := internalImages(imagesStream().Object, nil); err != nil || im != nil {
 		t.Errorf("no host: %v %v", im, err)
 	}
 }
@@ -701,5 +702,29 @@ func TestRegistryTLSVerificationFollowsPluginConfig(t *testing.T) {
 				t.Errorf("%s, config %v: warning logged %v:\n%s", side, insecure, warned, got.logs)
 			}
 		}
+	}
+}
+
+// History entries naming the source registry under another of its names (.svc.cluster.local,
+// an external hostname) are its images too: copied like those naming the recorded hostname.
+func TestInternalImagesUnderEveryNameOfTheRegistry(t *testing.T) {
+	const route = "default-route-openshift-image-registry.apps.a.example.com"
+	local := strings.Replace(src, ".svc:", ".svc.cluster.local:", 1)
+	status := map[string]any{"tags": []any{map[string]any{"tag": "latest", "items": []any{
+		item(route+"/app/web@"+dg("c"), dg("c"), 3),
+		item(local+"/app/web@"+dg("b"), dg("b"), 2),
+		item(src+"/app/web@"+dg("a"), dg("a"), 1),
+		item("quay.io/app/web@"+dg("d"), dg("d"), 0),
+	}}}}
+	images, skipped, err := internalImages(map[string]any{"status": status}, append([]string{src}, imageref.Aliases(src, route)...))
+	if err != nil || len(skipped) != 0 {
+		t.Fatalf("internalImages: %v, skipped %v", err, skipped)
+	}
+	var got []string
+	for _, im := range images {
+		got = append(got, im.Ref.Repository+"@"+im.Digest)
+	}
+	if want := []string{"app/web@" + dg("a"), "app/web@" + dg("b"), "app/web@" + dg("c")}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("images %v, want %v", got, want)
 	}
 }

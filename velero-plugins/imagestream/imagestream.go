@@ -272,7 +272,7 @@ func restoreImages(ctx context.Context, ri *action.RestoreItem, e Engine, stream
 		ri.Log.Warn("image copy: the backup holds images for this stream but no source registry is recorded on it; the images are not restored")
 		return false, nil
 	}
-	images, skipped, err := internalImages(ri.FromBackup.Object, ri.Source.RegistryHostname)
+	images, skipped, err := internalImages(ri.FromBackup.Object, ri.Images.SourceHosts())
 	if err != nil {
 		return false, fmt.Errorf("backed-up item: %w", err)
 	}

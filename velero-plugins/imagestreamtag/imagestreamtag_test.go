@@ -134,6 +134,8 @@ func newRestore(objs ...runtime.Object) (*Restore, *imagefake.Clientset) {
 
 func TestRestoreSkipsOrRestores(t *testing.T) {
 	internal := src + "/app/web@" + digest
+	local := strings.Replace(src, ".svc:", ".svc.cluster.local:", 1)
+	const route = "default-route-openshift-image-registry." + actiontest.SourceApps
 	tests := []struct {
 		name      string
 		tag       map[string]any
@@ -158,12 +160,20 @@ func TestRestoreSkipsOrRestores(t *testing.T) {
 			wantFrom: ref("ImageStreamTag", "base:1", "shared")},
 		{name: "no recorded source registry", tag: tagRef(ref("ImageStreamTag", "base:1", "app"), false), dockerRef: internal, noSource: true,
 			wantFrom: ref("ImageStreamTag", "base:1", "app2")},
+		// The registry under its other names is the same registry.
+		{name: "internal image under the service's cluster.local name", tag: tagRef(nil, false), dockerRef: local + "/app/web@" + digest, skip: true},
+		{name: "internal image under an external hostname", tag: tagRef(ref("DockerImage", route+"/app/base:1", ""), false), dockerRef: route + "/app/web@" + digest, skip: true},
+		{name: "reference tag to an internal image under an external hostname", tag: tagRef(ref("DockerImage", route+"/app/base:1", ""), true), dockerRef: internal,
+			wantFrom: ref("DockerImage", dst+"/app2/base:1", "")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			item := istag("v1", tt.tag, tt.dockerRef)
 			if !tt.noSource {
 				actiontest.FromSource(item)
+				a := item.GetAnnotations()
+				a[keys.BackupRegistryExternalHostnames] = route
+				item.SetAnnotations(a)
 			}
 			want := item.DeepCopy()
 			r, _ := newRestore()

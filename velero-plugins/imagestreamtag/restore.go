@@ -120,10 +120,10 @@ func (r *Restore) Execute(in *velero.RestoreItemActionExecuteInput) (*velero.Res
 			return nil, err
 		}
 	}
-	srcRegistry := ri.Source.RegistryHostname
+	// Internal: the source registry under any of its names (ri.Images knows them all).
 	referenceTag := reference ||
-		(fromKind == imageref.KindDockerImage && fromName != "" && !imageref.IsInternal(fromName, srcRegistry))
-	if !referenceTag && imageref.IsInternal(dockerRef, srcRegistry) {
+		(fromKind == imageref.KindDockerImage && fromName != "" && !ri.Images.IsSource(fromName))
+	if !referenceTag && ri.Images.IsSource(dockerRef) {
 		ri.Log.WithField("image", dockerRef).Info("skipping tag of an internal image: the image stream restore recreates it")
 		return action.Skip(ri.Obj), nil
 	}

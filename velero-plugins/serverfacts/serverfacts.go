@@ -4,6 +4,8 @@
 package serverfacts
 
 import (
+	"strings"
+
 	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
 	"k8s.io/apimachinery/pkg/runtime"
 
@@ -33,7 +35,8 @@ func Registrations() []action.Registration {
 	}
 }
 
-// backup annotates items with the source server version, registry hostname and apps domain.
+// backup annotates items with the source server version, registry hostname and other hostnames,
+// and apps domain.
 //
 // It records the source facts.
 func backup(bi *action.BackupItem) (runtime.Unstructured, []velero.ResourceIdentifier, error) {
@@ -47,11 +50,26 @@ func backup(bi *action.BackupItem) (runtime.Unstructured, []velero.ResourceIdent
 	// empty only because the lookup failed.
 	bi.WarnUnknownFacts("the backup records no registry host on this item, so its restore rewrites none of its internal image references",
 		clusterfacts.FactRegistryHostname)
-	if bi.Facts.AppsDomain != "" {
-		a[keys.BackupAppsDomain] = bi.Facts.AppsDomain
+	// The registry's other names (only this cluster knows them), so references written with them
+	// are rewritten like the hostname. A value left by an earlier restore of the item is dropped.
+	setOrDelete(a, keys.BackupRegistryExternalHostnames, strings.Join(bi.Facts.RegistryExternalHostnames, ","))
+	if _, hostUnknown := bi.UnknownFacts.Of(clusterfacts.FactRegistryHostname); !hostUnknown {
+		bi.WarnUnknownFacts("the backup records none of the registry's external hostnames on this item, so its restore rewrites no reference written with them",
+			clusterfacts.FactRegistryExternalHostnames)
 	}
+	setOrDelete(a, keys.BackupAppsDomain, bi.Facts.AppsDomain)
 	bi.Obj.SetAnnotations(a)
 	return bi.Obj, nil, nil
+}
+
+// setOrDelete sets a[key] to a non-empty value, and removes key for an empty one: an item restored
+// from another cluster's backup carries that cluster's facts, which must not pass for this one's.
+func setOrDelete(a map[string]string, key, value string) {
+	if value == "" {
+		delete(a, key)
+		return
+	}
+	a[key] = value
 }
 
 // restore annotates items with the destination server version and registry hostname.

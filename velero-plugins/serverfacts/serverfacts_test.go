@@ -29,6 +29,12 @@ func TestBackupRecordsSourceFacts(t *testing.T) {
 			"", map[string]string{keys.BackupServerVersion: "1.32", keys.BackupRegistryHostname: ""}, []string{keys.BackupAppsDomain}},
 		{"registry override", clusterfacts.Facts{KubeVersion: "1.32", RegistryHostname: "reg.a:5000"},
 			"registry.example.com", map[string]string{keys.BackupRegistryHostname: "registry.example.com"}, nil},
+		{"external registry hostnames", clusterfacts.Facts{KubeVersion: "1.27", RegistryHostname: "reg.a:5000",
+			RegistryExternalHostnames: []string{"default-route.apps.a", "registry.a.example.com"}},
+			"", map[string]string{keys.BackupRegistryExternalHostnames: "default-route.apps.a,registry.a.example.com"}, nil},
+		// An item restored earlier from another cluster's backup carries that cluster's facts.
+		{"stale facts of another cluster dropped", clusterfacts.Facts{KubeVersion: "1.32", RegistryHostname: "reg.a:5000"},
+			"", nil, []string{keys.BackupRegistryExternalHostnames, keys.BackupAppsDomain}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -38,7 +44,8 @@ func TestBackupRecordsSourceFacts(t *testing.T) {
 			cfg.BackupRegistryHostname = tt.override
 			env.Config = config.Static(cfg)
 			pod := actiontest.Object("v1", "Pod", "app", "web", nil)
-			pod.SetAnnotations(map[string]string{"keep": "me"})
+			pod.SetAnnotations(map[string]string{"keep": "me",
+				keys.BackupRegistryExternalHostnames: "route.apps.old", keys.BackupAppsDomain: "apps.old"})
 			out, extra, err := actiontest.RunBackup(t, Registrations()[0], env, pod, actiontest.Backup())
 			if err != nil || len(extra) != 0 {
 				t.Fatalf("Execute: %v, extra %v", err, extra)
@@ -87,6 +94,41 @@ func TestBackupWarnsWhenRegistryHostIsUnknownNotAbsent(t *testing.T) {
 			}
 			if len(warned) != tt.want || tt.want == 1 && !containsAll(warned[0], "registryHostname", "images.config.openshift.io/cluster", "503 etcd unavailable", "rewrites none") {
 				t.Fatalf("warnings %q, want %d naming the fact, the lookup and the cause", warned, tt.want)
+			}
+		})
+	}
+}
+
+// External hostnames that could not be looked up are warned about when the registry host is
+// known; when the host is unknown too, its warning says it all (one warning, not two).
+func TestBackupWarnsWhenExternalHostnamesUnknown(t *testing.T) {
+	failed := func(fact string) clusterfacts.Unknown {
+		return clusterfacts.Unknown{Fact: fact, Lookup: "images.config.openshift.io/cluster", Err: errors.New("forbidden")}
+	}
+	for _, tt := range []struct {
+		name    string
+		unknown clusterfacts.Unknowns
+		want    string
+	}{
+		{"host known", clusterfacts.Unknowns{failed(clusterfacts.FactRegistryExternalHostnames)}, "registryExternalHostnames"},
+		{"host unknown too", clusterfacts.Unknowns{failed(clusterfacts.FactRegistryHostname), failed(clusterfacts.FactRegistryExternalHostnames)}, "registryHostname"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			log, hook := logtest.NewNullLogger()
+			env := actiontest.Env()
+			env.Log = log
+			env.Facts = clusterfacts.Partial{Known: clusterfacts.Facts{KubeVersion: "1.32", RegistryHostname: "reg.a:5000"}, Unknown: tt.unknown}
+			if _, _, err := actiontest.RunBackup(t, Registrations()[0], env, actiontest.Object("v1", "Pod", "app", "web", nil), actiontest.Backup()); err != nil {
+				t.Fatal(err)
+			}
+			var warned []string
+			for _, e := range hook.AllEntries() {
+				if e.Level == logrus.WarnLevel {
+					warned = append(warned, e.Message)
+				}
+			}
+			if len(warned) != 1 || !strings.Contains(warned[0], tt.want) {
+				t.Fatalf("warnings %q, want one naming %s", warned, tt.want)
 			}
 		})
 	}
