@@ -44,9 +44,14 @@ func backup(bi *action.BackupItem) (runtime.Unstructured, []velero.ResourceIdent
 	}
 	if bi.Facts.AppsDomain == "" {
 		bi.WarnUnknownFacts("the restore judges its generated host by the <name>-<namespace>. form alone", clusterfacts.FactAppsDomain)
-		return bi.Obj, nil, nil
+		if _, stale := a[keys.BackupAppsDomain]; !stale {
+			return bi.Obj, nil, nil
+		}
+		// Left by an earlier restore from another cluster's backup: not this cluster's domain.
+		delete(a, keys.BackupAppsDomain)
+	} else {
+		a[keys.BackupAppsDomain] = bi.Facts.AppsDomain
 	}
-	a[keys.BackupAppsDomain] = bi.Facts.AppsDomain
 	bi.Obj.SetAnnotations(a)
 	return bi.Obj, nil, nil
 }

@@ -213,3 +213,13 @@ func FuzzExecute(f *testing.F) {
 }
 
 func ptr(s string) *string { return &s }
+
+// A route restored earlier from another cluster's backup carries that cluster's apps domain: a
+// backup that knows no domain of its own drops it rather than pass it off as this cluster's.
+func TestBackupDropsAppsDomainOfAnotherCluster(t *testing.T) {
+	item := route("web-app.apps.old.example.com", "true")
+	item.SetAnnotations(map[string]string{keys.HostGenerated: "true", keys.BackupAppsDomain: "apps.old.example.com"})
+	if a := backedUp(t, item, "").GetAnnotations(); a[keys.BackupAppsDomain] != "" {
+		t.Fatalf("annotations %v: the other cluster's apps domain was kept", a)
+	}
+}
