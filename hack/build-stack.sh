@@ -6,6 +6,7 @@
 #   hack/build-stack.sh            build everything (and apt-install etcd-server when missing)
 #   hack/build-stack.sh NAME...    build only these: kube-apiserver velero-1.18 velero-1.14
 #                                  velero-plugin-for-aws s3 registry plugin etcd kubectl
+#                                  (plugin: bin/openshift-velero-plugin and bin/openshift-migration-plugin)
 #                                  floor-plugin (make bench-e2e's baseline; not built by default)
 #
 # kubectl is built (from the same pinned k8s.io/kubernetes) only when none is on PATH.
@@ -56,10 +57,11 @@ build_one() {
     return # the stack uses the kubectl on PATH
   fi
   if [[ $name == plugin ]]; then
-    # The same flags as `make build`, so the stack runs the binary users get.
+    # Both plugin binaries (STACK_PLUGIN=general|migration), in one `go build` with the same flags
+    # as `make build`, so the stack runs the binaries users get.
     start=$SECONDS
-    (cd "$ROOT" && go build -tags containers_image_openpgp -trimpath -ldflags="$LDFLAGS" -o "$ROOT/bin/" ./openshift-velero-plugin)
-    log_time openshift-velero-plugin $((SECONDS - start))
+    (cd "$ROOT" && go build -tags containers_image_openpgp -trimpath -ldflags="$LDFLAGS" -o "$ROOT/bin/" ./openshift-velero-plugin ./openshift-migration-plugin)
+    log_time "openshift-velero-plugin + openshift-migration-plugin" $((SECONDS - start))
     return
   fi
   if [[ $name == floor-plugin ]]; then

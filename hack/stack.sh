@@ -6,10 +6,14 @@
 #   hack/stack.sh down    stop everything `up` started (pid files), keep logs and data
 #   hack/stack.sh env     print the env file (eval "$(hack/stack.sh env)" for a shell)
 #   hack/stack.sh status  list the components and whether they run
-#   hack/stack.sh velero-restart CLUSTER with|without|floor
-#                         restart that cluster's Velero server with or without the openshift plugin
-#                         in its plugin dir, or with the benchmark's do-nothing copy of its
-#                         registrations (make bench-e2e)
+#   hack/stack.sh velero-restart CLUSTER general|migration|without|floor|both
+#                         restart that cluster's Velero server with the general plugin binary
+#                         (`with` is the same), the migration binary, no openshift plugin, the
+#                         benchmark's do-nothing copy of the general registrations (make bench-e2e),
+#                         or both plugin binaries at once (`both` only reports what Velero does:
+#                         starts and lists, or exits and why)
+#   hack/stack.sh stop-component NAME    stop one component (e.g. migration-registry-a)
+#   hack/stack.sh start-component NAME   start a stopped migration-registry-a|b again, same address
 #
 # What runs (one process each, logs in $E2E_DIR/logs/):
 #   etcd (Debian etcd-server)                     one store; each cluster has its own key prefix
@@ -19,12 +23,18 @@
 #   registry A, B (distribution v3)               each cluster's "internal registry" host: HTTPS
 #                                                 with its own CA, htpasswd auth (Velero's plugin
 #                                                 logs in with a token file, the tests as e2e-admin)
+#   migration-registry-a, -b (distribution v3)    MTC's migration registry: plain HTTP, anonymous;
+#                                                 two processes over ONE storage directory, so A and
+#                                                 B reach the same registry under different
+#                                                 addresses (MIGRATION_REGISTRY_A / _B)
 #   velero A, B (server, out of cluster)          plugin dir: velero-plugin-for-aws +
-#                                                 openshift-velero-plugin
+#                                                 openshift-velero-plugin (STACK_PLUGIN=general) or
+#                                                 openshift-migration-plugin (STACK_PLUGIN=migration)
 #
 # Environment:
 #   E2E_DIR          work dir (default: <repo>/.e2e)
 #   VELERO_VERSION   1.18 (default) or 1.14: which Velero server binary runs
+#   STACK_PLUGIN     general (default) or migration: which plugin binary both Velero servers run
 #   STACK_NO_BUILD=1 do not run hack/build-stack.sh (binaries must exist)
 #   STACK_KEEP_ON_FAILURE=1  leave the components running when `up` fails (default: stop them)
 #   STACK_AUDIT=1    kube-apiservers write an audit log (Metadata level) to $E2E_DIR/logs/audit-<c>.log
@@ -36,6 +46,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 E2E_DIR=${E2E_DIR:-$ROOT/.e2e}
 BIN=${STACK_BIN:-$ROOT/bin/stack}
 VELERO_VERSION=${VELERO_VERSION:-1.18}
+STACK_PLUGIN=${STACK_PLUGIN:-general}
 CRDS=$ROOT/test/e2e/crds
 LOGS=$E2E_DIR/logs
 PIDS=$E2E_DIR/pids
@@ -46,6 +57,7 @@ S3_ACCESS_KEY=e2e-velero
 S3_SECRET_KEY=e2e-velero-secret-$(printf '%s' "$E2E_DIR" | cksum | cut -d' ' -f1)
 BUCKET=velero
 CLUSTERS=(a b)
+COMPONENTS=(etcd kube-apiserver-a kube-apiserver-b s3 registry-a registry-b migration-registry-a migration-registry-b velero-a velero-b)
 
 log() { printf '%s stack: %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -286,6 +298,43 @@ EOF
   log "registry $c ready on https://127.0.0.1:$port (own CA, htpasswd auth)"
 }
 
+# start_migration_registry SIDE: one of the two processes serving MTC's migration registry (a
+# distribution registry on plain HTTP without authentication, as MTC deploys it). Both sides share
+# one storage directory, so an image pushed through A's address is served through B's: the Backup
+# names A's address, the Restore B's, and a restore that used the backup's address fails once the
+# A side is stopped (hack/stack.sh stop-component migration-registry-a). The config is kept, so
+# start-component starts a side again on the same address.
+start_migration_registry() { # a|b
+  local side=$1 dir=$E2E_DIR/migration-registry port cfg
+  cfg=$dir/config-$side.yml
+  mkdir -p "$dir/data"
+  if [[ ! -f $cfg ]]; then
+    free_port port
+    cat >"$cfg" <<EOF
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $dir/data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$port
+  secret: $(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+EOF
+  fi
+  port=$(sed -n 's/^  addr: 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$cfg")
+  [[ -n $port ]] || die "migration registry $side: no address in $cfg"
+  start "migration-registry-$side" env OTEL_TRACES_EXPORTER=none "$BIN/registry" serve "$cfg"
+  # Anonymous and plain HTTP: /v2/ answers 200 without credentials.
+  wait_for "migration-registry-$side" 30 curl -fsS -m 2 "http://127.0.0.1:$port/v2/"
+  eval "MIGRATION_REGISTRY_${side^^}=127.0.0.1:$port"
+  log "migration registry side $side ready on http://127.0.0.1:$port (anonymous; storage $dir/data)"
+}
+
 install_cluster_objects() { # cluster
   local c=$1 registry domain
   registry=$(eval echo "\$REGISTRY_${c^^}")
@@ -390,6 +439,15 @@ prepare_plugins() {
   done
 }
 
+# plugin_binary MODE: the openshift plugin binary of a mode (general or migration).
+plugin_binary() {
+  case $1 in
+  general) echo "$ROOT/bin/openshift-velero-plugin" ;;
+  migration) echo "$ROOT/bin/openshift-migration-plugin" ;;
+  *) die "STACK_PLUGIN must be general or migration, not $1" ;;
+  esac
+}
+
 start_velero() { # cluster [plugin dir]
   local c=$1 plugin_dir=${2:-$E2E_DIR/plugins} metrics profiler
   free_port metrics
@@ -432,6 +490,12 @@ REGISTRY_CA_A=$E2E_DIR/a/registry/ca.crt
 REGISTRY_CA_B=$E2E_DIR/b/registry/ca.crt
 REGISTRY_CREDENTIALS_A=$E2E_DIR/a/registry/credentials
 REGISTRY_CREDENTIALS_B=$E2E_DIR/b/registry/credentials
+MIGRATION_REGISTRY_A=$MIGRATION_REGISTRY_A
+MIGRATION_REGISTRY_B=$MIGRATION_REGISTRY_B
+MIGRATION_REGISTRY_DIR=$E2E_DIR/migration-registry/data
+STACK_PLUGIN=$STACK_PLUGIN
+STACK_SCRIPT=$ROOT/hack/stack.sh
+PLUGIN_BIN_DIR=$ROOT/bin
 APPS_DOMAIN_A=apps.a.example
 APPS_DOMAIN_B=apps.b.example
 ETCD_URL=http://127.0.0.1:$ETCD_PORT
@@ -477,7 +541,7 @@ cmd_down() {
   [[ -d $PIDS ]] || { log "nothing was running"; return 0; }
   # Dependency order: Velero, then what it talks to, then the store.
   stop_group velero-a velero-b
-  stop_group registry-a registry-b s3 kube-apiserver-a kube-apiserver-b
+  stop_group registry-a registry-b migration-registry-a migration-registry-b s3 kube-apiserver-a kube-apiserver-b
   stop_group etcd
   rm -f "$ENV_FILE"
   [[ -n $STOPPED ]] || log "nothing was running"
@@ -489,8 +553,11 @@ cmd_up() {
     1.18 | 1.14) ;;
     *) die "VELERO_VERSION must be 1.18 or 1.14, not $VELERO_VERSION" ;;
   esac
+  [[ $STACK_PLUGIN == general || $STACK_PLUGIN == migration ]] || die "STACK_PLUGIN must be general or migration, not $STACK_PLUGIN"
   VELERO_BIN=$BIN/velero-$VELERO_VERSION
-  for name in etcd kube-apiserver-a kube-apiserver-b s3 registry-a registry-b velero-a velero-b; do
+  local plugin
+  plugin=$(plugin_binary "$STACK_PLUGIN")
+  for name in "${COMPONENTS[@]}"; do
     alive "$name" && die "$name is already running (hack/stack.sh down first)"
   done
   if [[ -z ${STACK_NO_BUILD:-} ]]; then
@@ -503,7 +570,7 @@ cmd_up() {
   [[ -x $KUBECTL ]] || die "no kubectl on PATH and none at $KUBECTL (hack/build-stack.sh kubectl)"
 
   # Fresh state every time; logs of the previous run are replaced.
-  rm -rf "$E2E_DIR/etcd" "$E2E_DIR/a" "$E2E_DIR/b" "$E2E_DIR/s3" "$LOGS" "$PIDS"
+  rm -rf "$E2E_DIR/etcd" "$E2E_DIR/a" "$E2E_DIR/b" "$E2E_DIR/s3" "$E2E_DIR/migration-registry" "$LOGS" "$PIDS"
   mkdir -p "$LOGS" "$PIDS"
   if [[ -z ${STACK_KEEP_ON_FAILURE:-} ]]; then
     trap 'rc=$?; if ((rc != 0)); then log "up failed: stopping what started"; cmd_down; fi' EXIT
@@ -513,14 +580,15 @@ cmd_up() {
   for c in "${CLUSTERS[@]}"; do start_apiserver "$c"; done
   start_s3
   for c in "${CLUSTERS[@]}"; do start_registry "$c"; done
+  for c in "${CLUSTERS[@]}"; do start_migration_registry "$c"; done
   for c in "${CLUSTERS[@]}"; do wait_apiserver "$c"; done
   for c in "${CLUSTERS[@]}"; do install_cluster_objects "$c"; done
-  prepare_plugins "$E2E_DIR/plugins" "$BIN/velero-plugin-for-aws" "$ROOT/bin/openshift-velero-plugin"
+  prepare_plugins "$E2E_DIR/plugins" "$BIN/velero-plugin-for-aws" "$plugin"
   for c in "${CLUSTERS[@]}"; do start_velero "$c"; done
   for c in "${CLUSTERS[@]}"; do wait_velero "$c"; done
   write_env
   trap - EXIT
-  log "up in $((SECONDS - t0))s; env: $ENV_FILE (hack/stack.sh env), logs: $LOGS"
+  log "up in $((SECONDS - t0))s with the $STACK_PLUGIN plugin; env: $ENV_FILE (hack/stack.sh env), logs: $LOGS"
 }
 
 cmd_env() {
@@ -528,19 +596,42 @@ cmd_env() {
   sed 's/^/export /' "$ENV_FILE"
 }
 
-# cmd_velero_restart CLUSTER with|without|floor: restart one Velero server with or without the
-# openshift plugin, or with the do-nothing floor plugin; ready when a ServerStatusRequest it
-# answers lists (or, without, does not list) openshift.io actions.
+# velero_plugin_counts CLUSTER SSR: "<general> <migration>", the number of openshift.io/ and of
+# migration.openshift.io/ actions a processed ServerStatusRequest lists.
+velero_plugin_counts() {
+  local names
+  names=$(kc "$1" -n velero get "$2" -o jsonpath='{.status.plugins[*].name}' | tr ' ' '\n')
+  echo "$(grep -c '^openshift\.io/' <<<"$names" || true) $(grep -c '^migration\.openshift\.io/' <<<"$names" || true)"
+}
+
+# cmd_velero_restart CLUSTER MODE: restart one Velero server with the plugin dir of MODE; ready
+# when a ServerStatusRequest it answers lists what MODE means:
+#   general (or with)  openshift.io/ actions and no migration.openshift.io/ ones
+#   migration          migration.openshift.io/ actions (and the general ones it also serves)
+#   without            no openshift.io/ action
+#   floor              openshift.io/ actions (the do-nothing copy of the general registrations)
+#   both               both binaries at once: not a working mode. It waits until Velero either
+#                      answers (prints what it lists) or exits (prints its exit code and the
+#                      line of its log saying why) and returns 0 in both cases; the caller
+#                      asserts. Restart in another mode afterwards.
+# The server need not be running (e.g. after `both`).
 cmd_velero_restart() {
   local c=${1:-} mode=${2:-} dir
-  [[ $c == a || $c == b ]] && [[ $mode == with || $mode == without || $mode == floor ]] || die "usage: $0 velero-restart a|b with|without|floor"
+  [[ $c == a || $c == b ]] && [[ $mode =~ ^(general|with|migration|without|floor|both)$ ]] ||
+    die "usage: $0 velero-restart a|b general|migration|without|floor|both"
   [[ -f $ENV_FILE ]] || die "the stack is not up"
   # shellcheck disable=SC1090
   source "$ENV_FILE"
-  alive "velero-$c" || die "velero-$c is not running"
-  stop_group "velero-$c"
+  if alive "velero-$c"; then stop_group "velero-$c"; else log "velero-$c was not running"; fi
   case $mode in
-  with) dir=$E2E_DIR/plugins ;;
+  general | with)
+    dir=$E2E_DIR/plugins-general
+    prepare_plugins "$dir" "$BIN/velero-plugin-for-aws" "$(plugin_binary general)"
+    ;;
+  migration)
+    dir=$E2E_DIR/plugins-migration
+    prepare_plugins "$dir" "$BIN/velero-plugin-for-aws" "$(plugin_binary migration)"
+    ;;
   without)
     dir=$E2E_DIR/plugins-without-openshift
     prepare_plugins "$dir" "$BIN/velero-plugin-for-aws"
@@ -549,27 +640,73 @@ cmd_velero_restart() {
     dir=$E2E_DIR/plugins-floor
     prepare_plugins "$dir" "$BIN/velero-plugin-for-aws" "$BIN/openshift-velero-plugin-floor"
     ;;
+  both)
+    dir=$E2E_DIR/plugins-both
+    prepare_plugins "$dir" "$BIN/velero-plugin-for-aws" "$(plugin_binary general)" "$(plugin_binary migration)"
+    ;;
   esac
   mv "$LOGS/velero-$c.log" "$LOGS/velero-$c.$(date +%s%N).log" 2>/dev/null || true
   start_velero "$c" "$dir"
-  local ssr n
+  local pid ssr counts general migration
+  pid=$(cat "$PIDS/velero-$c.pid")
   ssr=$(kc "$c" -n velero create -o name -f - <<EOF
 apiVersion: velero.io/v1
 kind: ServerStatusRequest
 metadata: {generateName: restart-, namespace: velero}
 EOF
 )
-  wait_for "velero-$c" 120 bash -c "[[ \$(KUBECONFIG='$E2E_DIR/$c/kubeconfig' '$KUBECTL' -n velero get $ssr -o jsonpath='{.status.phase}') == Processed ]]"
-  n=$(kc "$c" -n velero get "$ssr" -o jsonpath='{.status.plugins[*].name}' | tr ' ' '\n' | grep -c '^openshift.io/' || true)
-  if [[ $mode != without && $n == 0 ]] || [[ $mode == without && $n != 0 ]]; then
-    fail_component "velero-$c" "restarted $mode the openshift plugin, but it lists $n openshift.io actions"
+  processed() { [[ $(kc "$c" -n velero get "$ssr" -o jsonpath='{.status.phase}' --request-timeout=5s) == Processed ]]; }
+  if [[ $mode == both ]]; then
+    local deadline=$((SECONDS + 120)) code=0 why
+    while kill -0 "$pid" 2>/dev/null && ! processed 2>/dev/null; do
+      ((SECONDS < deadline)) || fail_component "velero-$c" "with both plugin binaries: neither exited nor answered after 120s"
+      sleep 0.2
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      read -r general migration <<<"$(velero_plugin_counts "$c" "$ssr")"
+      echo "velero-$c with both plugin binaries: running; lists $general openshift.io/ and $migration migration.openshift.io/ actions"
+    else
+      wait "$pid" 2>/dev/null || code=$?
+      why=$(grep -m1 'unable to register plugin' "$LOGS/velero-$c.log" || tail -n1 "$LOGS/velero-$c.log")
+      echo "velero-$c with both plugin binaries: exited with code $code: $why"
+    fi
+    return 0
   fi
-  log "velero $c restarted $mode the openshift plugin ($n openshift.io actions)"
+  wait_for "velero-$c" 120 processed
+  read -r general migration <<<"$(velero_plugin_counts "$c" "$ssr")"
+  local ok=
+  case $mode in
+  general | with) ((general > 0 && migration == 0)) && ok=1 ;;
+  migration) ((migration > 0 && general > 0)) && ok=1 ;;
+  without) ((general == 0 && migration == 0)) && ok=1 ;;
+  floor) ((general > 0)) && ok=1 ;;
+  esac
+  [[ -n $ok ]] || fail_component "velero-$c" "restarted in mode $mode, but it lists $general openshift.io/ and $migration migration.openshift.io/ actions"
+  log "velero $c restarted in mode $mode ($general openshift.io/, $migration migration.openshift.io/ actions)"
+}
+
+# cmd_stop_component NAME: stop one running component (its process group).
+cmd_stop_component() {
+  local name=${1:-}
+  [[ " ${COMPONENTS[*]} " == *" $name "* ]] || die "usage: $0 stop-component NAME (one of: ${COMPONENTS[*]})"
+  alive "$name" || die "$name is not running"
+  stop_group "$name"
+}
+
+# cmd_start_component NAME: start a stopped migration registry side again on its address (the
+# other components are started only by `up`, which knows their order and configuration).
+cmd_start_component() {
+  local name=${1:-}
+  [[ $name == migration-registry-a || $name == migration-registry-b ]] || die "usage: $0 start-component migration-registry-a|migration-registry-b"
+  [[ -f $ENV_FILE ]] || die "the stack is not up"
+  alive "$name" && die "$name is already running"
+  [[ -f $E2E_DIR/migration-registry/config-${name#migration-registry-}.yml ]] || die "$name was never started (no config)"
+  start_migration_registry "${name#migration-registry-}"
 }
 
 cmd_status() {
   local name
-  for name in etcd kube-apiserver-a kube-apiserver-b s3 registry-a registry-b velero-a velero-b; do
+  for name in "${COMPONENTS[@]}"; do
     if alive "$name"; then echo "$name running (pid $(cat "$PIDS/$name.pid"))"; else echo "$name stopped"; fi
   done
 }
@@ -580,8 +717,10 @@ case ${1:-} in
   env) cmd_env ;;
   status) cmd_status ;;
   velero-restart) cmd_velero_restart "${@:2}" ;;
+  stop-component) cmd_stop_component "${@:2}" ;;
+  start-component) cmd_start_component "${@:2}" ;;
   *)
-    echo "usage: $0 up|down|env|status|velero-restart" >&2
+    echo "usage: $0 up|down|env|status|velero-restart|stop-component|start-component" >&2
     exit 2
     ;;
 esac
