@@ -15,6 +15,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/velero-openshift/plugins/openshift-migration-plugin/migration"
 )
 
 // Annotation keys asserted on restored items (the plugin's contract, see common/keys).
@@ -312,6 +314,14 @@ func TestBackupOnARestoreOnB(t *testing.T) {
 	}
 	if !pluginsA[actCommonBackup] || !pluginsB[actCommonRestore] {
 		veleroFailure(t, a, "the openshift plugin is not served (Velero %s/%s lists %d plugins)", versionA, versionB, len(pluginsB))
+	}
+	// This suite is the general binary's; the migration binary has its own (migration_test.go).
+	for c, plugins := range map[*Cluster]map[string]bool{a: pluginsA, b: pluginsB} {
+		for name := range plugins {
+			if strings.HasPrefix(name, migration.NamePrefix) {
+				veleroFailure(t, c, "Velero serves %s: the general suite runs against openshift-velero-plugin (STACK_PLUGIN=general, hack/stack.sh velero-restart %s general)", name, c.Name)
+			}
+		}
 	}
 
 	for _, c := range checks {

@@ -217,24 +217,31 @@ func enableImageBackup(ctx context.Context, t *testing.T, c *Cluster) {
 	})
 }
 
-// checkImagesInBucket asserts that the backup wrote the images into the registry layout under
-// <prefix>/<imageStoreDir>/ of A's BackupStorageLocation: each image's manifest revision in repository
-// <namespace>/<stream>, and every blob (manifest, config, layers) stored once and linked into it.
-func checkImagesInBucket(ctx context.Context, t *testing.T, env Env, a *Cluster, ns string, im *imageSample) {
+// locationBucket returns an S3 client for the stack's bucket and the bucket and prefix of c's
+// default BackupStorageLocation.
+func locationBucket(ctx context.Context, t *testing.T, env Env, c *Cluster) (client *s3.S3, bucket, prefix string) {
 	t.Helper()
-	u, err := a.Dynamic.Resource(gvr("velero.io", "v1", "backupstoragelocations")).Namespace(veleroNamespace).Get(ctx, "default", metav1.GetOptions{})
+	u, err := c.Dynamic.Resource(gvr("velero.io", "v1", "backupstoragelocations")).Namespace(veleroNamespace).Get(ctx, "default", metav1.GetOptions{})
 	if err != nil {
-		t.Fatalf("%s: %v", a, err)
+		t.Fatalf("%s: %v", c, err)
 	}
-	prefix, _, _ := unstructured.NestedString(u.Object, "spec", "objectStorage", "prefix")
-	bucket, _, _ := unstructured.NestedString(u.Object, "spec", "objectStorage", "bucket")
+	prefix, _, _ = unstructured.NestedString(u.Object, "spec", "objectStorage", "prefix")
+	bucket, _, _ = unstructured.NestedString(u.Object, "spec", "objectStorage", "bucket")
 	sess, err := session.NewSessionWithOptions(session.Options{Config: *aws.NewConfig().
 		WithEndpoint(env.Get(t, "S3_URL")).WithRegion("us-east-1").WithS3ForcePathStyle(true).
 		WithCredentials(credentials.NewSharedCredentials(env.Get(t, "AWS_SHARED_CREDENTIALS_FILE"), "default"))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := s3.New(sess)
+	return s3.New(sess), bucket, prefix
+}
+
+// checkImagesInBucket asserts that the backup wrote the images into the registry layout under
+// <prefix>/<imageStoreDir>/ of A's BackupStorageLocation: each image's manifest revision in repository
+// <namespace>/<stream>, and every blob (manifest, config, layers) stored once and linked into it.
+func checkImagesInBucket(ctx context.Context, t *testing.T, env Env, a *Cluster, ns string, im *imageSample) {
+	t.Helper()
+	client, bucket, prefix := locationBucket(ctx, t, env, a)
 	root := path.Join(prefix, imageStoreDir, "docker/registry/v2")
 	exists := func(key string) bool {
 		_, err := client.HeadObjectWithContext(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
