@@ -1,16 +1,28 @@
 #!/usr/bin/env bash
-# Run the end-to-end suite against each Velero server version: build what is missing, start the
-# stack, run `go test -tags e2e ./test/e2e/`, stop the stack (also on failure). Timings are printed.
+# Run the end-to-end suites against each Velero server version: build what is missing, start the
+# stack, run the general suite with the general plugin binary, restart both Velero servers with
+# the migration binary and run the migration suite, stop the stack (also on failure). Timings are
+# printed.
 #
-#   hack/e2e.sh                      Velero 1.18 then 1.14
+#   hack/e2e.sh                      Velero 1.18 then 1.14, general then migration suite
 #   VELERO_VERSIONS=1.14 hack/e2e.sh one version
+#   E2E_SUITES=migration hack/e2e.sh one suite (general, migration, or both: "general migration")
 #   E2E_KEEP=1 hack/e2e.sh           leave the (last) stack running afterwards
 #   STACK_NO_BUILD=1 hack/e2e.sh     use the binaries as they are
-#   extra arguments go to `go test` (e.g. -run TestBackupOnARestoreOnB)
+#   extra arguments go to both `go test` runs (e.g. -failfast)
+#
+# The general suite is every test but TestMigration*, against openshift-velero-plugin; the
+# migration suite is TestMigration*, against openshift-migration-plugin. Each test fails when the
+# servers do not list the actions of its binary, so neither suite can pass against the other's.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 versions=${VELERO_VERSIONS:-1.18 1.14}
+suites=${E2E_SUITES:-general migration}
+for s in $suites; do
+  [[ $s == general || $s == migration ]] || { echo "E2E_SUITES: unknown suite $s (general, migration)" >&2; exit 2; }
+done
+has_suite() { [[ " $suites " == *" $1 "* ]]; }
 
 t0=$SECONDS
 build=(etcd kube-apiserver kubectl velero-plugin-for-aws s3 registry plugin)
@@ -20,7 +32,10 @@ if [[ -z ${STACK_NO_BUILD:-} ]]; then
   echo "e2e: build ${#build[@]} components: $((SECONDS - t0))s"
 fi
 
+gotest() { go test -tags e2e -count=1 -v -timeout 15m ./test/e2e/ "$@"; }
+
 rc=0
+summary=()
 last=${versions##* }
 for v in $versions; do
   t1=$SECONDS
@@ -28,23 +43,45 @@ for v in $versions; do
   keep=
   [[ -n ${E2E_KEEP:-} && $v == "$last" ]] && keep=1
   [[ -n $keep ]] || trap 'hack/stack.sh down' EXIT
-  if ! STACK_NO_BUILD=1 hack/stack.sh up; then
+  # The stack starts with the binary of the first suite to run.
+  first=general
+  has_suite general || first=migration
+  if ! STACK_PLUGIN=$first STACK_NO_BUILD=1 hack/stack.sh up; then
     # stack.sh has printed the failing component's log (all of it under CI=true) and stopped the rest.
     echo "e2e: Velero $v: FAIL (the stack did not start)"
+    summary+=("Velero $v: FAIL (the stack did not start)")
     rc=1
     trap - EXIT
     continue
   fi
   t2=$SECONDS
-  if go test -tags e2e -count=1 -v -timeout 15m ./test/e2e/ "$@"; then
-    result=PASS
-  else
-    result=FAIL
-    rc=1
+  line="Velero $v: stack up $((t2 - t1))s"
+  if has_suite general; then
+    if gotest -skip '^TestMigration' "$@"; then result=PASS; else result=FAIL; rc=1; fi
+    line+=", general suite $result $((SECONDS - t2))s"
   fi
-  t3=$SECONDS
+  if has_suite migration; then
+    t3=$SECONDS
+    restarted=1
+    if [[ $first != migration ]]; then
+      hack/stack.sh velero-restart a migration && hack/stack.sh velero-restart b migration || restarted=
+    fi
+    t4=$SECONDS
+    if [[ -z $restarted ]]; then
+      result="FAIL (a Velero server did not restart with the migration plugin)"
+      rc=1
+    elif gotest -run '^TestMigration' "$@"; then
+      result=PASS
+    else
+      result=FAIL
+      rc=1
+    fi
+    line+=", migration suite $result $((SECONDS - t3))s (restart to the migration binary $((t4 - t3))s, tests $((SECONDS - t4))s)"
+  fi
   if [[ -z $keep ]]; then hack/stack.sh down; trap - EXIT; fi
-  echo "e2e: Velero $v: $result (stack up $((t2 - t1))s, tests $((t3 - t2))s)"
+  echo "e2e: $line"
+  summary+=("$line")
 done
+printf 'e2e: %s\n' "${summary[@]}"
 echo "e2e: total $((SECONDS - t0))s"
 exit $rc
