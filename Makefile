@@ -9,7 +9,7 @@ STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 IMAGE_REPO ?= quay.io/velero-openshift
 IMAGE_TAG  ?= latest
 
-.PHONY: all build unit test integration e2e demo bench-e2e stack-build stack-up stack-down crds crds-check lint fuzz bench images clean
+.PHONY: all build unit test integration e2e demo demo-migration bench-e2e stack-build stack-up stack-down crds crds-check lint fuzz bench images clean
 
 all: build
 
@@ -41,6 +41,12 @@ e2e:
 ## the plugins changed, stop everything
 demo:
 	hack/demo.sh
+
+## demo-migration: build what is missing, start the stack with the migration plugin, migrate a
+## sample namespace from A to B (stage, then final with quiesce, then the rollback on A), print
+## what each phase did, stop everything
+demo-migration:
+	hack/demo-migration.sh
 
 ## bench-e2e: backup time with Velero alone and with the plugin on the local stack (BENCHMARKS.md);
 ## not part of make test
