@@ -551,3 +551,23 @@ func TestRegistryCA(t *testing.T) {
 		t.Errorf("open with an absent CA file: %v", err)
 	}
 }
+
+// FuzzExecute feeds malformed ImageStreams to both actions on a migration Backup and Restore that
+// name a migration registry, with the engine replaced (no network): a panic is the only failure.
+func FuzzExecute(f *testing.F) {
+	f.Add([]byte(`{"metadata":{"annotations":{"migration.openshift.io/image-copy-registry":"r:5000"}},"status":{"tags":[{"tag":"a","items":[{"dockerImageReference":"` + src + `/app/web@` + dg("a") + `","image":"` + dg("a") + `"}]}]}}`))
+	f.Add([]byte(`{"status":{"tags":[{"tag":1,"items":{"x":1}},null]},"spec":{"tags":[{"from":[]}]}}`))
+	f.Add([]byte(`{"metadata":{"annotations":{"openshift.io/image-copy-missing":3}},"status":{"tags":"x"}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		item, ok := actiontest.FuzzItem(data, "image.openshift.io/v1", "ImageStream")
+		if !ok {
+			return
+		}
+		b, benv, _ := newBackup(&fakes{}, nil)
+		_, err := runBackup(t, b, benv, item.DeepCopy(), migrationBackup(map[string]string{migration.RegistryAnnotation: migSrc}))
+		actiontest.NoPanic(t, data, err)
+		r, renv, _, _ := newRestore(&fakes{})
+		_, err = runRestore(t, r, renv, item, migrationRestore(migDst, map[string]string{"app": "app2"}))
+		actiontest.NoPanic(t, data, err)
+	})
+}
