@@ -22,7 +22,8 @@ import (
 
 // SourceFacts are the source cluster's facts as recorded on a backed-up item.
 type SourceFacts struct {
-	ServerVersion    string
+	KubeVersion      string // "major.minor"
+	OpenShiftVersion string // empty when the source is not OpenShift (or the backup predates the key)
 	RegistryHostname string
 	// RegistryExternalHostnames are the registry's other hostnames (see imageref.Aliases).
 	RegistryExternalHostnames []string
@@ -33,7 +34,8 @@ type SourceFacts struct {
 func SourceFactsOf(obj *unstructured.Unstructured) SourceFacts {
 	a := obj.GetAnnotations()
 	return SourceFacts{
-		ServerVersion:             a[keys.BackupServerVersion],
+		KubeVersion:               a[keys.BackupServerVersion],
+		OpenShiftVersion:          a[keys.BackupOpenShiftVersion],
 		RegistryHostname:          a[keys.BackupRegistryHostname],
 		RegistryExternalHostnames: SplitList(a[keys.BackupRegistryExternalHostnames]),
 		AppsDomain:                a[keys.BackupAppsDomain],

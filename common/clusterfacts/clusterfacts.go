@@ -30,14 +30,6 @@ type Facts struct {
 	RegistryEnabled           bool   // the integrated registry runs and mints pull secrets
 }
 
-// ServerVersion is the version recorded on items: OpenShift's when known, else Kubernetes'.
-func (f Facts) ServerVersion() string {
-	if f.OpenShiftVersion != "" {
-		return f.OpenShiftVersion
-	}
-	return f.KubeVersion
-}
-
 // Names of the facts, as Unknown reports them.
 const (
 	FactKubeVersion      = "kubeVersion"

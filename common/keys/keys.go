@@ -5,9 +5,11 @@ package keys
 // Source facts, written on backed-up items by the common backup action so that restore actions
 // never depend on the order in which Velero runs them.
 const (
-	// BackupServerVersion is the source cluster's version: the OpenShift version when known, else
-	// the Kubernetes "major.minor".
+	// BackupServerVersion is the source cluster's Kubernetes version, "major.minor": the meaning
+	// upstream's plugin and older backups give it.
 	BackupServerVersion = "openshift.io/backup-server-version"
+	// BackupOpenShiftVersion is the source cluster's OpenShift version (e.g. "4.16.3"), when it has one.
+	BackupOpenShiftVersion = "openshift.io/backup-openshift-version"
 	// BackupRegistryHostname is the source cluster's internal registry hostname (may be empty).
 	BackupRegistryHostname = "openshift.io/backup-registry-hostname"
 	// BackupRegistryExternalHostnames lists (comma separated) the other hostnames of the source's
@@ -16,8 +18,10 @@ const (
 	BackupRegistryExternalHostnames = "openshift.io/backup-registry-external-hostnames"
 	// BackupAppsDomain is the source cluster's router (apps) domain, when known.
 	BackupAppsDomain = "openshift.io/backup-apps-domain"
-	// RestoreServerVersion and RestoreRegistryHostname record the destination facts at restore.
+	// RestoreServerVersion (Kubernetes "major.minor"), RestoreOpenShiftVersion (when the
+	// destination has one) and RestoreRegistryHostname record the destination facts at restore.
 	RestoreServerVersion    = "openshift.io/restore-server-version"
+	RestoreOpenShiftVersion = "openshift.io/restore-openshift-version"
 	RestoreRegistryHostname = "openshift.io/restore-registry-hostname"
 )
 

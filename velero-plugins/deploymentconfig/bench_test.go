@@ -22,7 +22,8 @@ const benchDC = `{
     "annotations": {
       "openshift.io/generated-by": "OpenShiftNewApp",
       "openshift.io/backup-registry-hostname": "image-registry.openshift-image-registry.svc:5000",
-      "openshift.io/backup-server-version": "4.14.2",
+      "openshift.io/backup-server-version": "1.27",
+      "openshift.io/backup-openshift-version": "4.14.2",
       "openshift.io/dc-pods-volume-backups": "true",
       "openshift.io/dc-pods-restore-hooks": "false",
       "openshift.io/dc-pod-labels": "{\"app\":\"web\",\"deployment\":\"web-7\",\"deploymentconfig\":\"web\"}"

@@ -24,7 +24,8 @@ const benchPod = `{
       "backup.velero.io/backup-volumes": "data",
       "openshift.io/scc": "restricted-v2",
       "openshift.io/backup-registry-hostname": "image-registry.openshift-image-registry.svc:5000",
-      "openshift.io/backup-server-version": "4.14.2"
+      "openshift.io/backup-server-version": "1.27",
+      "openshift.io/backup-openshift-version": "4.14.2"
     },
     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-5d8f7c9b4", "uid": "0f6b", "controller": true, "blockOwnerDeletion": true}]
   },

@@ -35,8 +35,8 @@ func Registrations() []action.Registration {
 	}
 }
 
-// backup annotates items with the source server version, registry hostname and other hostnames,
-// and apps domain.
+// backup annotates items with the source Kubernetes and OpenShift versions, registry hostname and
+// other hostnames, and apps domain.
 //
 // It records the source facts.
 func backup(bi *action.BackupItem) (runtime.Unstructured, []velero.ResourceIdentifier, error) {
@@ -44,7 +44,9 @@ func backup(bi *action.BackupItem) (runtime.Unstructured, []velero.ResourceIdent
 	if a == nil {
 		a = map[string]string{}
 	}
-	a[keys.BackupServerVersion] = bi.Facts.ServerVersion()
+	// The key keeps upstream's meaning (Kubernetes major.minor); OpenShift's version has its own.
+	setOrDelete(a, keys.BackupServerVersion, bi.Facts.KubeVersion)
+	setOrDelete(a, keys.BackupOpenShiftVersion, bi.Facts.OpenShiftVersion)
 	a[keys.BackupRegistryHostname] = bi.Facts.RegistryHostname
 	// An empty host is recorded as "this cluster has no internal registry": say when it is
 	// empty only because the lookup failed.
@@ -72,7 +74,8 @@ func setOrDelete(a map[string]string, key, value string) {
 	a[key] = value
 }
 
-// restore annotates items with the destination server version and registry hostname.
+// restore annotates items with the destination Kubernetes and OpenShift versions and registry
+// hostname.
 //
 // It records the destination facts.
 func restore(ri *action.RestoreItem) (*velero.RestoreItemActionExecuteOutput, error) {
@@ -80,7 +83,8 @@ func restore(ri *action.RestoreItem) (*velero.RestoreItemActionExecuteOutput, er
 	if a == nil {
 		a = map[string]string{}
 	}
-	a[keys.RestoreServerVersion] = ri.Destination.ServerVersion()
+	setOrDelete(a, keys.RestoreServerVersion, ri.Destination.KubeVersion)
+	setOrDelete(a, keys.RestoreOpenShiftVersion, ri.Destination.OpenShiftVersion)
 	a[keys.RestoreRegistryHostname] = ri.Destination.RegistryHostname
 	ri.Obj.SetAnnotations(a)
 	return action.Keep(ri.Obj), nil

@@ -24,9 +24,9 @@ func TestBackupRecordsSourceFacts(t *testing.T) {
 		absent   []string
 	}{
 		{"openshift", clusterfacts.Facts{KubeVersion: "1.27", OpenShiftVersion: "4.14.2", RegistryHostname: "reg.a:5000", AppsDomain: "apps.a"},
-			"", map[string]string{keys.BackupServerVersion: "4.14.2", keys.BackupRegistryHostname: "reg.a:5000", keys.BackupAppsDomain: "apps.a"}, nil},
+			"", map[string]string{keys.BackupServerVersion: "1.27", keys.BackupOpenShiftVersion: "4.14.2", keys.BackupRegistryHostname: "reg.a:5000", keys.BackupAppsDomain: "apps.a"}, nil},
 		{"plain kubernetes", clusterfacts.Facts{KubeVersion: "1.32"},
-			"", map[string]string{keys.BackupServerVersion: "1.32", keys.BackupRegistryHostname: ""}, []string{keys.BackupAppsDomain}},
+			"", map[string]string{keys.BackupServerVersion: "1.32", keys.BackupRegistryHostname: ""}, []string{keys.BackupAppsDomain, keys.BackupOpenShiftVersion}},
 		{"registry override", clusterfacts.Facts{KubeVersion: "1.32", RegistryHostname: "reg.a:5000"},
 			"registry.example.com", map[string]string{keys.BackupRegistryHostname: "registry.example.com"}, nil},
 		{"external registry hostnames", clusterfacts.Facts{KubeVersion: "1.27", RegistryHostname: "reg.a:5000",
@@ -34,7 +34,7 @@ func TestBackupRecordsSourceFacts(t *testing.T) {
 			"", map[string]string{keys.BackupRegistryExternalHostnames: "default-route.apps.a,registry.a.example.com"}, nil},
 		// An item restored earlier from another cluster's backup carries that cluster's facts.
 		{"stale facts of another cluster dropped", clusterfacts.Facts{KubeVersion: "1.32", RegistryHostname: "reg.a:5000"},
-			"", nil, []string{keys.BackupRegistryExternalHostnames, keys.BackupAppsDomain}},
+			"", nil, []string{keys.BackupRegistryExternalHostnames, keys.BackupAppsDomain, keys.BackupOpenShiftVersion}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -45,7 +45,7 @@ func TestBackupRecordsSourceFacts(t *testing.T) {
 			env.Config = config.Static(cfg)
 			pod := actiontest.Object("v1", "Pod", "app", "web", nil)
 			pod.SetAnnotations(map[string]string{"keep": "me",
-				keys.BackupRegistryExternalHostnames: "route.apps.old", keys.BackupAppsDomain: "apps.old"})
+				keys.BackupRegistryExternalHostnames: "route.apps.old", keys.BackupAppsDomain: "apps.old", keys.BackupOpenShiftVersion: "4.9.0"})
 			out, extra, err := actiontest.RunBackup(t, Registrations()[0], env, pod, actiontest.Backup())
 			if err != nil || len(extra) != 0 {
 				t.Fatalf("Execute: %v, extra %v", err, extra)
@@ -143,11 +143,31 @@ func TestRestoreRecordsDestinationFacts(t *testing.T) {
 	}
 	obj, _ := action.Object(out.UpdatedItem)
 	a := obj.GetAnnotations()
-	if a[keys.RestoreServerVersion] != "4.18.1" || a[keys.RestoreRegistryHostname] != actiontest.DestinationRegistry {
+	if a[keys.RestoreServerVersion] != "1.32" || a[keys.RestoreOpenShiftVersion] != "4.18.1" || a[keys.RestoreRegistryHostname] != actiontest.DestinationRegistry {
 		t.Fatalf("restore annotations = %v", a)
+	}
+	if a[keys.BackupServerVersion] != "1.27" || a[keys.BackupOpenShiftVersion] != "4.14.2" {
+		t.Fatalf("the source versions were changed: %v", a)
 	}
 	if a[keys.BackupRegistryHostname] != actiontest.SourceRegistry {
 		t.Fatalf("backup annotations were dropped: %v", a)
+	}
+}
+
+// openshift.io/restore-server-version keeps upstream's meaning on a plain Kubernetes destination
+// too, and no OpenShift version is claimed there.
+func TestRestoreOnPlainKubernetes(t *testing.T) {
+	env := actiontest.Env()
+	env.Facts = clusterfacts.Static{KubeVersion: "1.33"}
+	pod := actiontest.FromSource(actiontest.Object("v1", "Pod", "app", "web", nil))
+	out, err := actiontest.RunRestore(t, Registrations()[1], env, pod, actiontest.Restore(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, _ := action.Object(out.UpdatedItem)
+	a := obj.GetAnnotations()
+	if _, claimed := a[keys.RestoreOpenShiftVersion]; a[keys.RestoreServerVersion] != "1.33" || claimed {
+		t.Fatalf("restore annotations = %v", a)
 	}
 }
 

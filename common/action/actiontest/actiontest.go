@@ -81,7 +81,8 @@ func FromSource(obj *unstructured.Unstructured) *unstructured.Unstructured {
 	}
 	a[keys.BackupRegistryHostname] = SourceRegistry
 	a[keys.BackupAppsDomain] = SourceApps
-	a[keys.BackupServerVersion] = "4.14.2"
+	a[keys.BackupServerVersion] = "1.27"
+	a[keys.BackupOpenShiftVersion] = "4.14.2"
 	obj.SetAnnotations(a)
 	return obj
 }
