@@ -107,12 +107,8 @@ func createMigrationSample(ctx context.Context, t *testing.T, a *Cluster, ns, su
 		pvAnn, pvcAnn  map[string]string
 	}
 	copyAnn := func(method, target string, extra ...string) map[string]string {
-		m := map[string]string{migration.MigrateTypeAnnotation: migration.ActionCopy, migration.CopyMethodAnnotation: method,
-			migration.TargetStorageClassAnnotation: target}
-		for i := 0; i+1 < len(extra); i += 2 {
-			m[extra[i]] = extra[i+1]
-		}
-		return m
+		return withEntries(map[string]string{migration.MigrateTypeAnnotation: migration.ActionCopy, migration.CopyMethodAnnotation: method,
+			migration.TargetStorageClassAnnotation: target}, extra...)
 	}
 	moveAnn := map[string]string{migration.MigrateTypeAnnotation: migration.ActionMove}
 	rwo, rwx := []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}, []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}
