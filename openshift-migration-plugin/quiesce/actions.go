@@ -2,7 +2,6 @@ package quiesce
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -12,12 +11,12 @@ import (
 	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/dynamic"
 
 	"github.com/velero-openshift/plugins/common/action"
+	"github.com/velero-openshift/plugins/common/liveupdate"
 	"github.com/velero-openshift/plugins/common/owners"
 	"github.com/velero-openshift/plugins/openshift-migration-plugin/migration"
 )
@@ -31,8 +30,8 @@ var (
 // Bounds of every live-cluster write: each call has its own timeout, and a write that keeps
 // losing to other writers gives up after a few re-reads.
 const (
-	callTimeout    = 30 * time.Second
-	updateAttempts = 5
+	callTimeout    = liveupdate.DefaultTimeout
+	updateAttempts = liveupdate.DefaultAttempts
 )
 
 // Registrations returns this package's rows of the registration table (backup first).
@@ -147,52 +146,21 @@ func (r *Restore) Execute(in *velero.RestoreItemActionExecuteInput) (*velero.Res
 	return action.Keep(obj), nil
 }
 
-// errConflicts is returned when every attempt of updateLive lost to another writer.
-var errConflicts = errors.New("the object kept changing")
-
-// updateLive applies fn to the live object name and writes it back, re-reading and re-applying
-// on a conflict up to attempts times; each call has its own timeout. first, when given, is a
-// freshly read copy used for the first attempt instead of a read. It returns fn's changes (none:
-// nothing was written). A NotFound error is returned as is, for isGone.
+// updateLive applies fn to the live object name (first, when given, is a fresh copy for the first
+// attempt) and writes it back when fn reports changes, with liveupdate's conflict retries and
+// per-call timeout. It returns fn's changes of the attempt written (none: nothing was written).
 func updateLive(ctx context.Context, res dynamic.ResourceInterface, name string, first *unstructured.Unstructured,
 	fn func(*unstructured.Unstructured) ([]string, error), attempts int, timeout time.Duration) ([]string, error) {
-	var lastConflict error
-	for attempt := 0; attempt < attempts; attempt++ {
-		obj := first
-		first = nil
-		if obj == nil {
-			var err error
-			if obj, err = call(ctx, timeout, func(ctx context.Context) (*unstructured.Unstructured, error) {
-				return res.Get(ctx, name, metav1.GetOptions{})
-			}); err != nil {
-				return nil, err
-			}
-		} else {
-			obj = obj.DeepCopy()
-		}
-		changes, err := fn(obj)
-		if err != nil || len(changes) == 0 {
-			return nil, err
-		}
-		_, err = call(ctx, timeout, func(ctx context.Context) (*unstructured.Unstructured, error) {
-			return res.Update(ctx, obj, metav1.UpdateOptions{})
-		})
-		if err == nil {
-			return changes, nil
-		}
-		if !apierrors.IsConflict(err) {
-			return nil, err
-		}
-		lastConflict = err
+	var changes []string
+	err := liveupdate.Update(ctx, res, name, first, func(obj *unstructured.Unstructured) (bool, error) {
+		var err error
+		changes, err = fn(obj)
+		return len(changes) > 0, err
+	}, liveupdate.Options{Attempts: attempts, Timeout: timeout})
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("%w: %d conflicting updates: %v", errConflicts, attempts, lastConflict)
-}
-
-// call runs one API call with its own timeout.
-func call(ctx context.Context, timeout time.Duration, fn func(context.Context) (*unstructured.Unstructured, error)) (*unstructured.Unstructured, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	return fn(ctx)
+	return changes, nil
 }
 
 // isGone reports an object (or its whole API) that no longer exists.

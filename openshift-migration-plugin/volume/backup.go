@@ -4,22 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
 	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/util/retry"
 
 	"github.com/velero-openshift/plugins/common/action"
 	"github.com/velero-openshift/plugins/common/fields"
+	"github.com/velero-openshift/plugins/common/liveupdate"
 	"github.com/velero-openshift/plugins/openshift-migration-plugin/migration"
 )
 
@@ -28,22 +25,18 @@ import (
 var pvGVR = schema.GroupVersionResource{Version: "v1", Resource: PVResource}
 
 const (
-	// callTimeout bounds each Get and Update: a backup must never hang on the API server.
-	callTimeout = 30 * time.Second
 	// retain is the reclaim policy under which Velero restores a PV as is and the source keeps
 	// the data.
 	retain = string(corev1.PersistentVolumeReclaimRetain)
 )
 
-// conflictRetry bounds the conflict retries of the live update (5 attempts).
-var conflictRetry = wait.Backoff{Steps: 5, Duration: 20 * time.Millisecond, Factor: 2, Jitter: 0.1}
-
 // Backup sets moved PVs to Retain on the live source cluster and on the backed-up item.
 type Backup struct {
-	env     action.Env
-	pvs     dynamic.ResourceInterface // live PersistentVolumes; nil: no cluster client
-	timeout time.Duration
-	backoff wait.Backoff
+	env action.Env
+	pvs dynamic.ResourceInterface // live PersistentVolumes; nil: no cluster client
+	// update bounds the live update: attempts on conflicts, and a timeout per API call (a backup
+	// must never hang on the API server).
+	update liveupdate.Options
 }
 
 // newBackup builds the backup action from the process's clients. Without clients (fuzzing, unit
@@ -63,7 +56,7 @@ func newBackup(env action.Env) (any, error) {
 
 // NewBackup builds the backup action; pvs reads and updates the live PersistentVolumes.
 func NewBackup(env action.Env, pvs dynamic.ResourceInterface) *Backup {
-	return &Backup{env: env, pvs: pvs, timeout: callTimeout, backoff: conflictRetry}
+	return &Backup{env: env, pvs: pvs}
 }
 
 // AppliesTo selects PersistentVolumes.
@@ -129,28 +122,18 @@ func (b *Backup) retainLive(name string) (liveResult, error) {
 		return liveResult{}, fmt.Errorf("persistentvolume %s: no Kubernetes client to set reclaim policy Retain", name)
 	}
 	var res liveResult
-	err := retry.RetryOnConflict(b.backoff, func() error {
+	err := liveupdate.Update(context.Background(), b.pvs, name, nil, func(pv *unstructured.Unstructured) (bool, error) {
 		res = liveResult{}
-		ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
-		defer cancel()
-		pv, err := b.pvs.Get(ctx, name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			res.gone = true
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("reading: %w", err)
-		}
 		policy, _, err := unstructured.NestedString(pv.Object, "spec", "persistentVolumeReclaimPolicy")
 		if err != nil {
-			return fmt.Errorf("live spec.persistentVolumeReclaimPolicy: %w", err)
+			return false, fmt.Errorf("live spec.persistentVolumeReclaimPolicy: %w", err)
 		}
 		if policy == retain {
 			res.orig = pv.GetAnnotations()[migration.OrigReclaimPolicyAnnotation]
-			return nil
+			return false, nil
 		}
 		if err := unstructured.SetNestedField(pv.Object, retain, "spec", "persistentVolumeReclaimPolicy"); err != nil {
-			return fmt.Errorf("live spec: %w", err)
+			return false, fmt.Errorf("live spec: %w", err)
 		}
 		a := pv.GetAnnotations()
 		if a == nil {
@@ -158,14 +141,12 @@ func (b *Backup) retainLive(name string) (liveResult, error) {
 		}
 		a[migration.OrigReclaimPolicyAnnotation] = policy
 		pv.SetAnnotations(a)
-		ctx, cancel = context.WithTimeout(context.Background(), b.timeout)
-		defer cancel()
-		if _, err := b.pvs.Update(ctx, pv, metav1.UpdateOptions{}); err != nil {
-			return err
-		}
 		res.updated, res.orig = true, policy
-		return nil
-	})
+		return true, nil
+	}, b.update)
+	if apierrors.IsNotFound(err) {
+		return liveResult{gone: true}, nil
+	}
 	if err != nil {
 		return liveResult{}, fmt.Errorf("persistentvolume %s: setting reclaim policy Retain: %w", name, err)
 	}

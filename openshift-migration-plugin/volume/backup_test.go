@@ -5,7 +5,6 @@ import (
 	"errors"
 	"reflect"
 	"testing"
-	"time"
 
 	"github.com/sirupsen/logrus"
 	logtest "github.com/sirupsen/logrus/hooks/test"
@@ -62,7 +61,6 @@ func newBackupFixture(t *testing.T, objs ...runtime.Object) *backupFixture {
 	f.env = actiontest.Env()
 	f.env.Log = log
 	a := NewBackup(f.env, f.client.Resource(pvGVR))
-	a.backoff.Duration = time.Millisecond // the production attempt count, faster
 	f.reg = actiontest.Registration(PVBackupName, action.KindBackup, a)
 	return f
 }
