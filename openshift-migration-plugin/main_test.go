@@ -39,6 +39,9 @@ var migrationRows = []struct {
 	{"migration.openshift.io/06-namespace-restore", action.KindRestore, []string{"namespaces"}},
 	// The one action that applies to every resource: migrated-by labels on every restored item.
 	{"migration.openshift.io/07-migrated-by-restore", action.KindRestore, []string{"*"}},
+	// Velero creates restored namespaces from the backed-up item without restore actions: the
+	// migrated-by labels are put on the backed-up Namespace.
+	{"migration.openshift.io/07-migrated-by-backup", action.KindBackup, []string{"namespaces"}},
 }
 
 var migrationNameRE = regexp.MustCompile(`^migration\.openshift\.io/\d\d-[a-z0-9-]+$`)

@@ -1,7 +1,10 @@
 // Package migratedby labels every item a migration restores with the MigMigration and MigPlan
 // that restored it: the controller's rollback deletes what a migration created by these labels
-// (SPEC §6). It is the one action that applies to every resource, so it runs on every item of
-// every restore and is kept to a map lookup and a label write.
+// (SPEC §6). The restore action is the one action that applies to every resource, so it runs on
+// every item of every restore and is kept to a map lookup and a label write. Velero creates
+// restored namespaces itself from the backed-up Namespace and runs no restore action on them, so
+// the backup action labels the backed-up Namespace instead (the Backup and Restore of one
+// migration carry the same migrated-by labels).
 package migratedby
 
 import (
@@ -9,23 +12,56 @@ import (
 	"sync"
 
 	"github.com/sirupsen/logrus"
+	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
 	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/velero-openshift/plugins/common/action"
 	"github.com/velero-openshift/plugins/openshift-migration-plugin/migration"
 )
 
-// RestoreName is the registered name of the migrated-by restore.
-const RestoreName = migration.NamePrefix + "07-migrated-by-restore"
+// RestoreName and BackupName are the registered names of the migrated-by actions.
+const (
+	RestoreName = migration.NamePrefix + "07-migrated-by-restore"
+	BackupName  = migration.NamePrefix + "07-migrated-by-backup"
+)
 
 // Labels are the keys copied from the Restore onto every item, in the order they are reported.
 var Labels = []string{migration.MigratedByMigrationLabel, migration.MigratedByPlanLabel}
 
 // Registrations returns this package's rows of the registration table.
 func Registrations() []action.Registration {
-	return []action.Registration{{Name: RestoreName, Kind: action.KindRestore, New: func(env action.Env) (any, error) {
-		return NewRestore(env.Log), nil
-	}}}
+	return []action.Registration{
+		{Name: RestoreName, Kind: action.KindRestore, New: func(env action.Env) (any, error) { return NewRestore(env.Log), nil }},
+		{Name: BackupName, Kind: action.KindBackup, New: func(action.Env) (any, error) { return Backup{}, nil }},
+	}
+}
+
+// Backup labels the backed-up Namespace of a migration Backup with the Backup's migrated-by
+// labels: Velero creates a restored namespace from that item's labels and annotations without
+// running restore actions on it, so this is how a namespace the migration creates on the
+// destination carries them. A namespace that already exists there is left as it is by Velero, and
+// so is not deleted by a rollback that selects on these labels.
+type Backup struct{}
+
+// AppliesTo selects namespaces.
+func (Backup) AppliesTo() (velero.ResourceSelector, error) {
+	return action.Resources("namespaces"), nil
+}
+
+// Execute labels the item on a migration Backup carrying migrated-by labels; any other Backup
+// leaves it unchanged.
+func (Backup) Execute(item runtime.Unstructured, backup *velerov1.Backup) (runtime.Unstructured, []velero.ResourceIdentifier, error) {
+	info := migration.OfBackup(backup)
+	if !info.Migration || len(info.MigratedBy) == 0 {
+		return item, nil, nil
+	}
+	obj, err := setLabels(item, info.MigratedBy)
+	if err != nil {
+		return nil, nil, err
+	}
+	return obj, nil, nil
 }
 
 // Restore is the migrated-by restore action. It deliberately does not build the per-item restore
@@ -58,7 +94,16 @@ func (r *Restore) Execute(in *velero.RestoreItemActionExecuteInput) (*velero.Res
 			return action.Keep(in.Item), nil
 		}
 	}
-	obj, err := action.Object(in.Item)
+	obj, err := setLabels(in.Item, info.MigratedBy)
+	if err != nil {
+		return nil, err
+	}
+	return action.Keep(obj), nil
+}
+
+// setLabels sets values as labels of item, in place; malformed metadata is an error naming the field.
+func setLabels(item runtime.Unstructured, values map[string]string) (*unstructured.Unstructured, error) {
+	obj, err := action.Object(item)
 	if err != nil {
 		return nil, err
 	}
@@ -74,15 +119,15 @@ func (r *Restore) Execute(in *velero.RestoreItemActionExecuteInput) (*velero.Res
 	case map[string]any:
 		labels = l
 	case nil:
-		labels = make(map[string]any, len(info.MigratedBy))
+		labels = make(map[string]any, len(values))
 		meta["labels"] = labels
 	default:
 		return nil, fmt.Errorf("metadata.labels: expected an object, got %T", l)
 	}
-	for k, v := range info.MigratedBy {
+	for k, v := range values {
 		labels[k] = v
 	}
-	return action.Keep(obj), nil
+	return obj, nil
 }
 
 // warnMissing logs once per restore that the Restore lacks migrated-by labels: its items cannot

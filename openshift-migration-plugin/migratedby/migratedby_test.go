@@ -178,10 +178,54 @@ func TestMalformed(t *testing.T) {
 
 func TestRegistrations(t *testing.T) {
 	regs := Registrations()
-	if len(regs) != 1 || regs[0].Name != "migration.openshift.io/07-migrated-by-restore" || regs[0].Kind != action.KindRestore {
+	if len(regs) != 2 || regs[0].Name != "migration.openshift.io/07-migrated-by-restore" || regs[0].Kind != action.KindRestore ||
+		regs[1].Name != "migration.openshift.io/07-migrated-by-backup" || regs[1].Kind != action.KindBackup {
 		t.Fatalf("registrations %+v", regs)
 	}
 	if got := actiontest.AppliesTo(t, regs[0]); !reflect.DeepEqual(got, []string{"*"}) {
 		t.Fatalf("AppliesTo %v, want [*]", got)
 	}
+	if got := actiontest.AppliesTo(t, regs[1]); !reflect.DeepEqual(got, []string{"namespaces"}) {
+		t.Fatalf("AppliesTo %v, want [namespaces]", got)
+	}
+}
+
+// TestBackupLabelsNamespace: a migration Backup's namespace item carries its migrated-by labels
+// (Velero creates the destination namespace from them); other Backups leave it untouched.
+func TestBackupLabelsNamespace(t *testing.T) {
+	reg := Registrations()[1]
+	all := map[string]string{migration.MigratedByMigrationLabel: "mig-1", migration.MigratedByPlanLabel: "plan-1"}
+	for _, tt := range []struct {
+		name   string
+		labels map[string]string
+		want   map[string]string
+	}{
+		{"migration with both labels", map[string]string{migration.PartOfLabel: migration.PartOfValue, migration.StageBackupLabel: "mig-1",
+			migration.MigratedByMigrationLabel: "mig-1", migration.MigratedByPlanLabel: "plan-1"}, map[string]string{"team": "a", migration.MigratedByMigrationLabel: "mig-1", migration.MigratedByPlanLabel: "plan-1"}},
+		{"migration with the plan label only", map[string]string{migration.PartOfLabel: migration.PartOfValue, migration.MigratedByPlanLabel: "plan-1"},
+			map[string]string{"team": "a", migration.MigratedByPlanLabel: "plan-1"}},
+		{"migration without labels", map[string]string{migration.PartOfLabel: migration.PartOfValue}, map[string]string{"team": "a"}},
+		{"not a migration", all, map[string]string{"team": "a"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ns := actiontest.Object("v1", "Namespace", "", "app", nil)
+			ns.SetLabels(map[string]string{"team": "a"})
+			b := actiontest.Backup()
+			b.Labels = tt.labels
+			out, _, err := actiontest.RunBackup(t, reg, actiontest.Env(), ns, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := out.GetLabels(); !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("labels %v, want %v", got, tt.want)
+			}
+		})
+	}
+	// A malformed item is an error naming the field.
+	ns := actiontest.Object("v1", "Namespace", "", "app", nil)
+	ns.Object["metadata"].(map[string]any)["labels"] = []any{"x"}
+	b := actiontest.Backup()
+	b.Labels = map[string]string{migration.PartOfLabel: migration.PartOfValue, migration.MigratedByPlanLabel: "plan-1"}
+	_, _, err := actiontest.RunBackup(t, reg, actiontest.Env(), ns, b)
+	actiontest.ErrorNames(t, err, "metadata.labels", "Namespace app")
 }

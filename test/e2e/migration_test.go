@@ -50,7 +50,7 @@ var migrationActions = []string{
 	quiesce.BackupName, quiesce.RestoreName,
 	volume.PVBackupName, volume.PVRestoreName, volume.PVCRestoreName,
 	migration.Name("04-imagestream-backup"), migration.Name("04-imagestream-restore"),
-	stagepod.RestoreName, namespace.RestoreName, migratedby.RestoreName,
+	stagepod.RestoreName, namespace.RestoreName, migratedby.RestoreName, migratedby.BackupName,
 }
 
 // requireMigrationPlugin fails the test unless both Velero servers serve the migration binary:
@@ -421,8 +421,9 @@ func checkImagesInMigrationRegistry(ctx context.Context, t *testing.T, registry,
 }
 
 // checkMigratedBy: every item the restore created (or updated), cluster-scoped ones included,
-// carries the Restore's migrated-by labels. The namespace is the exception: Velero creates it
-// from the backup's copy and runs no restore item action on it.
+// carries the Restore's migrated-by labels. That includes a namespace the restore created: Velero
+// creates it from the backup's copy (no restore item action runs on it), which
+// migration.openshift.io/07-migrated-by-backup labelled with the Backup's (same) values.
 func checkMigratedBy(ctx context.Context, t *testing.T, bk *bucket, b *Cluster, r *velerov1.Restore, plan *migrationPlan, m migrationRun, wantClusterScoped bool) {
 	items := bk.restoredItems(ctx, t, r.Name)
 	resourceOf := restMapper(t, b)
@@ -430,9 +431,6 @@ func checkMigratedBy(ctx context.Context, t *testing.T, bk *bucket, b *Cluster, 
 	var checked, clusterScoped []string
 	for _, it := range items {
 		if it.Action != "created" && it.Action != "updated" {
-			continue
-		}
-		if it.GVK.Group == "" && it.GVK.Kind == "Namespace" {
 			continue
 		}
 		u := getU(ctx, t, b, resourceOf(it.GVK), it.Namespace, it.Name)
