@@ -9,7 +9,7 @@ STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 IMAGE_REPO ?= quay.io/velero-openshift
 IMAGE_TAG  ?= latest
 
-.PHONY: all build unit test integration e2e demo demo-migration bench-e2e stack-build stack-up stack-down crds crds-check lint fuzz bench images clean
+.PHONY: all build unit test integration e2e demo demo-migration bench-e2e bench-migration stack-build stack-up stack-down crds crds-check lint fuzz bench images clean
 
 all: build
 
@@ -52,6 +52,11 @@ demo-migration:
 ## not part of make test
 bench-e2e:
 	hack/bench-e2e.sh
+
+## bench-migration: a migration's final restore with Velero alone and with openshift-migration-plugin
+## on the local stack (BENCHMARKS.md, work dir .e2e-bench/); not part of make test
+bench-migration:
+	hack/bench-migration.sh
 
 ## stack-build / stack-up / stack-down: the real local stack (bin/stack/, work dir .e2e/)
 stack-build:
