@@ -17,9 +17,9 @@ import (
 )
 
 var (
-	refused  = &url.Error{Op: "Get", URL: "https://api:6443/version", Err: syscall.ECONNREFUSED}
-	deadline = fmt.Errorf("list: %w", context.DeadlineExceeded)
-	internal = apierrors.NewInternalError(errors.New("etcd"))
+	refused     = &url.Error{Op: "Get", URL: "https://api:6443/version", Err: syscall.ECONNREFUSED}
+	errDeadline = fmt.Errorf("list: %w", context.DeadlineExceeded)
+	internal    = apierrors.NewInternalError(errors.New("etcd"))
 )
 
 func TestAgainRetriesQuickFailuresWithDoublingPausesButNotTimeouts(t *testing.T) {
@@ -32,7 +32,7 @@ func TestAgainRetriesQuickFailuresWithDoublingPausesButNotTimeouts(t *testing.T)
 	if got := clk.T.Sub(start); got != 300*time.Millisecond {
 		t.Fatalf("paused %s, want 100ms + 200ms", got)
 	}
-	if p.Again(context.Background(), 1, deadline) {
+	if p.Again(context.Background(), 1, errDeadline) {
 		t.Fatal("a timeout is retried at once")
 	}
 }
@@ -67,7 +67,7 @@ func TestClassification(t *testing.T) {
 		err               error
 		slow, unreachable bool
 	}{
-		{deadline, true, true}, {refused, false, true}, {internal, false, false},
+		{errDeadline, true, true}, {refused, false, true}, {internal, false, false},
 		{apierrors.NewServerTimeout(schema.GroupResource{Resource: "configmaps"}, "list", 1), false, false},
 	} {
 		if retry.Slow(tt.err) != tt.slow || retry.Unreachable(tt.err) != tt.unreachable {
