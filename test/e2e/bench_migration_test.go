@@ -112,20 +112,9 @@ func TestBenchMigrationRestore(t *testing.T) {
 		if haveAudit {
 			off = fileSize(t, audit)
 		}
-		var got velerov1.Restore
 		t0 := time.Now()
-		err := createAndWait(ctx, t, b, restoresGVR, "Restore", r, &got, func() bool {
-			switch got.Status.Phase {
-			case velerov1.RestorePhaseCompleted, velerov1.RestorePhasePartiallyFailed, velerov1.RestorePhaseFailed,
-				velerov1.RestorePhaseFailedValidation:
-				return true
-			}
-			return false
-		})
+		got := *runRestoreObject(ctx, t, b, r)
 		d := time.Since(t0).Seconds()
-		if err != nil {
-			veleroFailure(t, b, "Restore %s did not finish (phase %q): %v", target, got.Status.Phase, err)
-		}
 		if got.Status.Phase != velerov1.RestorePhaseCompleted || got.Status.Errors != 0 {
 			t.Fatalf("restore %s on B (%s): phase %s, %d errors, %d warnings; Velero log:\n%s", target, mode,
 				got.Status.Phase, got.Status.Errors, got.Status.Warnings, logLinesAbout(b, target, 30))

@@ -93,18 +93,7 @@ func (p *migrationPlan) migrationBackup(ctx context.Context, t *testing.T, a *Cl
 	if quiesce {
 		b.Annotations[migration.QuiesceAnnotation] = "true"
 	}
-	var got velerov1.Backup
-	err := createAndWait(ctx, t, a, backupsGVR, "Backup", b, &got, func() bool {
-		switch got.Status.Phase {
-		case velerov1.BackupPhaseCompleted, velerov1.BackupPhasePartiallyFailed, velerov1.BackupPhaseFailed,
-			velerov1.BackupPhaseFailedValidation:
-			return true
-		}
-		return false
-	})
-	if err != nil {
-		veleroFailure(t, a, "Backup %s did not finish (phase %q): %v", name, got.Status.Phase, err)
-	}
+	got := *runBackupObject(ctx, t, a, b)
 	if got.Status.Phase != velerov1.BackupPhaseCompleted || got.Status.Errors != 0 || got.Status.Warnings != 0 {
 		t.Fatalf("backup %s on A: phase %s, %d errors, %d warnings; Velero log:\n%s", name, got.Status.Phase,
 			got.Status.Errors, got.Status.Warnings, logLinesAbout(a, name, 30))
@@ -129,18 +118,7 @@ func (p *migrationPlan) migrationRestore(ctx context.Context, t *testing.T, b *C
 	default:
 		t.Fatalf("restore %s: phase %q is not a restore phase", name, phase)
 	}
-	var got velerov1.Restore
-	err := createAndWait(ctx, t, b, restoresGVR, "Restore", r, &got, func() bool {
-		switch got.Status.Phase {
-		case velerov1.RestorePhaseCompleted, velerov1.RestorePhasePartiallyFailed, velerov1.RestorePhaseFailed,
-			velerov1.RestorePhaseFailedValidation:
-			return true
-		}
-		return false
-	})
-	if err != nil {
-		veleroFailure(t, b, "Restore %s did not finish (phase %q): %v", name, got.Status.Phase, err)
-	}
+	got := *runRestoreObject(ctx, t, b, r)
 	if got.Status.Phase != velerov1.RestorePhaseCompleted || got.Status.Errors != 0 {
 		t.Fatalf("restore %s on B: phase %s, %d errors, %d warnings; Velero log:\n%s", name, got.Status.Phase,
 			got.Status.Errors, got.Status.Warnings, logLinesAbout(b, name, 40))

@@ -107,6 +107,14 @@ func RunBackup(ctx context.Context, t testing.TB, c *Cluster, name string, names
 			TTL:               metav1.Duration{Duration: time.Hour},
 		},
 	}
+	got := *runBackupObject(ctx, t, c, b)
+	return &got
+}
+
+// runBackupObject creates b on c and waits for it to reach a terminal phase; a Backup that does
+// not get there fails the test with Velero's log.
+func runBackupObject(ctx context.Context, t testing.TB, c *Cluster, b *velerov1.Backup) *velerov1.Backup {
+	t.Helper()
 	var got velerov1.Backup
 	err := createAndWait(ctx, t, c, backupsGVR, "Backup", b, &got, func() bool {
 		switch got.Status.Phase {
@@ -117,7 +125,26 @@ func RunBackup(ctx context.Context, t testing.TB, c *Cluster, name string, names
 		return false
 	})
 	if err != nil {
-		veleroFailure(t, c, "Backup %s did not finish (phase %q): %v", name, got.Status.Phase, err)
+		veleroFailure(t, c, "Backup %s did not finish (phase %q): %v", b.Name, got.Status.Phase, err)
+	}
+	return &got
+}
+
+// runRestoreObject creates r on c and waits for it to reach a terminal phase; a Restore that does
+// not get there fails the test with Velero's log.
+func runRestoreObject(ctx context.Context, t testing.TB, c *Cluster, r *velerov1.Restore) *velerov1.Restore {
+	t.Helper()
+	var got velerov1.Restore
+	err := createAndWait(ctx, t, c, restoresGVR, "Restore", r, &got, func() bool {
+		switch got.Status.Phase {
+		case velerov1.RestorePhaseCompleted, velerov1.RestorePhasePartiallyFailed, velerov1.RestorePhaseFailed,
+			velerov1.RestorePhaseFailedValidation:
+			return true
+		}
+		return false
+	})
+	if err != nil {
+		veleroFailure(t, c, "Restore %s did not finish (phase %q): %v", r.Name, got.Status.Phase, err)
 	}
 	return &got
 }
@@ -172,18 +199,7 @@ func RunRestore(ctx context.Context, t testing.TB, c *Cluster, name, backup stri
 			RestorePVs:       boolPtr(false),
 		},
 	}
-	var got velerov1.Restore
-	err := createAndWait(ctx, t, c, restoresGVR, "Restore", r, &got, func() bool {
-		switch got.Status.Phase {
-		case velerov1.RestorePhaseCompleted, velerov1.RestorePhasePartiallyFailed, velerov1.RestorePhaseFailed,
-			velerov1.RestorePhaseFailedValidation:
-			return true
-		}
-		return false
-	})
-	if err != nil {
-		veleroFailure(t, c, "Restore %s did not finish (phase %q): %v", name, got.Status.Phase, err)
-	}
+	got := *runRestoreObject(ctx, t, c, r)
 	return &got
 }
 
