@@ -27,11 +27,12 @@ test: unit build crds-check integration e2e
 	@$(BIN)/openshift-velero-plugin >/dev/null 2>&1; test $$? -ne 0 || (echo "plugin binary exited 0 when run by hand" && exit 1)
 
 ## integration: the image copy engine against a real registry and a real S3 server (versitygw);
-## the ImageStream actions backing up and restoring images through a filesystem location
+## the ImageStream actions backing up and restoring images through a filesystem location, and the
+## migration ImageStream actions through a plain-HTTP migration registry
 integration:
 	hack/build-stack.sh s3
 	VERSITYGW=$${VERSITYGW:-$${STACK_BIN:-$(BIN)/stack}/versitygw} \
-		$(GO) test -tags $(TAGS),integration ./velero-plugins/imagecopy/... ./velero-plugins/imagestream/...
+		$(GO) test -tags $(TAGS),integration ./velero-plugins/imagecopy/... ./velero-plugins/imagestream/... ./openshift-migration-plugin/imagestream/...
 
 ## e2e: build what is missing, start the stack, back up on cluster A, restore on B; Velero 1.18 and 1.14
 e2e:
