@@ -237,6 +237,27 @@ EOF
   log "S3 (versitygw) ready on 127.0.0.1:$S3_PORT, bucket $BUCKET"
 }
 
+# registry_config DATA_DIR PORT: the part of a distribution registry config both kinds of
+# registry share (filesystem storage with deletes, a loopback address, quiet logs); the caller
+# appends TLS and authentication where it wants them.
+registry_config() {
+  cat <<EOF
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $1
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$2
+  secret: $(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+EOF
+}
+
 # start_registry CLUSTER: the cluster's "internal registry" over HTTPS with its own CA (as the
 # service CA signs OpenShift's registry certificate) and htpasswd authentication. Two users:
 # "serviceaccount", whose password is the token in $dir/token that Velero's openshift plugin reads
@@ -262,20 +283,9 @@ start_registry() { # cluster
   # bcrypt, the one hash format distribution's htpasswd accepts (build/registry/htpasswd).
   printf 'serviceaccount:%s\ne2e-admin:%s\n' "$token" "$admin" | (cd "$ROOT/build/registry" && go run ./htpasswd) >"$dir/htpasswd" ||
     die "registry $c: generating the htpasswd file (build/registry/htpasswd) failed"
-  cat >"$dir/config.yml" <<EOF
-version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $dir/data
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:$port
-  secret: $(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  {
+    registry_config "$dir/data" "$port"
+    cat <<EOF
   tls:
     certificate: $dir/tls.crt
     key: $dir/tls.key
@@ -284,6 +294,7 @@ auth:
     realm: e2e-registry-$c
     path: $dir/htpasswd
 EOF
+  } >"$dir/config.yml"
   # No OpenTelemetry exporter: distribution v3 otherwise posts traces to localhost:4318 and logs
   # an error each time.
   start "registry-$c" env OTEL_TRACES_EXPORTER=none "$BIN/registry" serve "$dir/config.yml"
@@ -310,21 +321,7 @@ start_migration_registry() { # a|b
   mkdir -p "$dir/data"
   if [[ ! -f $cfg ]]; then
     free_port port
-    cat >"$cfg" <<EOF
-version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $dir/data
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:$port
-  secret: $(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-EOF
+    registry_config "$dir/data" "$port" >"$cfg"
   fi
   port=$(sed -n 's/^  addr: 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$cfg")
   [[ -n $port ]] || die "migration registry $side: no address in $cfg"
