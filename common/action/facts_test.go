@@ -184,3 +184,58 @@ func TestItemsDoNotFailWhileConfigAndFactsAreRetried(t *testing.T) {
 		t.Errorf("warnings %v; failures retried away must not warn", w)
 	}
 }
+
+// A registry hostname override says where the destination's registry is: it counts as enabled
+// (images are pushed to it, pull secrets waited for) whatever the discovered facts say, and its
+// enabled state is not reported unknown.
+func TestRegistryOverrideCountsTheRegistryAsEnabled(t *testing.T) {
+	none := actiontest.DestinationFacts
+	none.RegistryHostname, none.RegistryEnabled = "", false
+	tests := []struct {
+		name        string
+		facts       clusterfacts.Source
+		override    string
+		wantEnabled bool
+	}{
+		{"no internal registry found, override", clusterfacts.Static(none), "registry.b.example.com:5000", true},
+		{"registry lookup failed, override", registryUnknown(), "registry.b.example.com:5000", true},
+		{"no internal registry found, no override", clusterfacts.Static(none), "", false},
+		{"discovered registry, no override", clusterfacts.Static(actiontest.DestinationFacts), "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := actiontest.Env()
+			env.Facts = tt.facts
+			cfg := config.Default()
+			cfg.RestoreRegistryHostname, cfg.BackupRegistryHostname = tt.override, tt.override
+			env.Config = config.Static(cfg)
+			var ri *action.RestoreItem
+			reg := action.ItemRestoreRegistration("test/restore", func(r *action.RestoreItem) (*velero.RestoreItemActionExecuteOutput, error) {
+				ri = r
+				return action.Keep(r.Obj), nil
+			}, "pods")
+			if _, err := actiontest.RunRestore(t, reg, env, sourcePod(), actiontest.Restore(nil)); err != nil {
+				t.Fatal(err)
+			}
+			if ri.Destination.RegistryEnabled != tt.wantEnabled {
+				t.Errorf("restore: registry enabled = %v, want %v (facts %+v)", ri.Destination.RegistryEnabled, tt.wantEnabled, ri.Destination)
+			}
+			if tt.override != "" {
+				if _, unknown := ri.UnknownFacts.Of(clusterfacts.FactRegistryEnabled); unknown {
+					t.Errorf("restore: registryEnabled reported unknown although the config names the registry: %v", ri.UnknownFacts)
+				}
+			}
+			var bi *action.BackupItem
+			breg := action.ItemBackupRegistration("test/backup", func(b *action.BackupItem) (runtime.Unstructured, []velero.ResourceIdentifier, error) {
+				bi = b
+				return b.Obj, nil, nil
+			}, "pods")
+			if _, _, err := actiontest.RunBackup(t, breg, env, plainPod(), actiontest.Backup()); err != nil {
+				t.Fatal(err)
+			}
+			if bi.Facts.RegistryEnabled != tt.wantEnabled {
+				t.Errorf("backup: registry enabled = %v, want %v", bi.Facts.RegistryEnabled, tt.wantEnabled)
+			}
+		})
+	}
+}

@@ -66,7 +66,7 @@ type RestoreItem struct {
 	SourceNamespace string // the item's namespace in the backup
 	TargetNamespace string // where it is restored
 	Source          SourceFacts
-	Destination     clusterfacts.Facts // registry hostname override applied
+	Destination     clusterfacts.Facts // registry hostname override applied (see overrideRegistry)
 	// UnknownFacts are the destination facts whose lookup failed (retried on later items), less
 	// those the plugin config overrides; their values in Destination are guesses. An action that
 	// needs one says so with WarnUnknownFacts.
@@ -97,10 +97,7 @@ func (e Env) RestoreItem(in *velero.RestoreItemActionExecuteInput) (*RestoreItem
 		return nil, err
 	}
 	dest, unknown := clusterfacts.Get(background(), e.Facts)
-	if cfg.RestoreRegistryHostname != "" {
-		dest.RegistryHostname = cfg.RestoreRegistryHostname
-		unknown = unknown.Without(clusterfacts.FactRegistryHostname)
-	}
+	dest, unknown = overrideRegistry(dest, unknown, cfg.RestoreRegistryHostname)
 	fromBackup := obj
 	if in.ItemFromBackup != nil {
 		if fromBackup, err = Object(in.ItemFromBackup); err != nil {
@@ -157,11 +154,23 @@ func (ri *RestoreItem) WarnUnknownFacts(consequence string, facts ...string) {
 	ri.warnings.warn(ri.Log, op, ri.Obj, ri.UnknownFacts, consequence, facts)
 }
 
+// overrideRegistry applies a plugin-config registry hostname override (none when host is empty) to
+// discovered facts. The override names the registry, so the registry counts as enabled whatever
+// discovery found (no registry, or a failed lookup): otherwise the restore would rewrite references
+// to it but push no images there and wait for no pull secrets. Both facts are then known.
+func overrideRegistry(f clusterfacts.Facts, unknown clusterfacts.Unknowns, host string) (clusterfacts.Facts, clusterfacts.Unknowns) {
+	if host == "" {
+		return f, unknown
+	}
+	f.RegistryHostname, f.RegistryEnabled = host, true
+	return f, unknown.Without(clusterfacts.FactRegistryHostname, clusterfacts.FactRegistryEnabled)
+}
+
 // BackupItem is everything a backup action decides from.
 type BackupItem struct {
 	Obj    *unstructured.Unstructured
 	Backup *velerov1.Backup
-	Facts  clusterfacts.Facts // registry hostname override applied
+	Facts  clusterfacts.Facts // registry hostname override applied (see overrideRegistry)
 	// UnknownFacts are the facts whose lookup failed (retried on later items), less those the
 	// plugin config overrides; their values in Facts are guesses. An action that needs one says so
 	// with WarnUnknownFacts.
@@ -195,10 +204,7 @@ func (e Env) BackupItem(item runtime.Unstructured, backup *velerov1.Backup) (*Ba
 		return nil, err
 	}
 	facts, unknown := clusterfacts.Get(background(), e.Facts)
-	if cfg.BackupRegistryHostname != "" {
-		facts.RegistryHostname = cfg.BackupRegistryHostname
-		unknown = unknown.Without(clusterfacts.FactRegistryHostname)
-	}
+	facts, unknown = overrideRegistry(facts, unknown, cfg.BackupRegistryHostname)
 	return &BackupItem{
 		Obj: obj, Backup: backup, Facts: facts, UnknownFacts: unknown, Config: cfg,
 		Log:      e.Log.WithFields(logrus.Fields{"backup": backup.Namespace + "/" + backup.Name, "item": Describe(obj)}),

@@ -541,6 +541,34 @@ func TestRestoreWithoutBackedUpImages(t *testing.T) {
 	}
 }
 
+// A destination where discovery found no internal registry, with the registry named by the plugin
+// config's restoreRegistryHostname: the images are pushed there and the references point at it.
+func TestRestoreRegistryOverridePushesWhereDiscoveryFoundNoRegistry(t *testing.T) {
+	r, _, fe, logs := newRestoreUnderTest(t)
+	none := actiontest.DestinationFacts
+	none.RegistryHostname, none.RegistryEnabled = "", false
+	r.env.Facts = clusterfacts.Static(none)
+	cfg := config.Default()
+	cfg.RestoreRegistryHostname = "registry.override.example.com:5000"
+	r.env.Config = config.Static(cfg)
+	out, err := runRestoreWith(t, r, backedUp(""), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fe.jobs) != 4 {
+		t.Fatalf("copies %v; want every backed-up image pushed to the configured registry\n%s", fe.jobs, logs)
+	}
+	for _, w := range fe.dstWhere {
+		if !strings.HasPrefix(w, "registry registry.override.example.com:5000 ") {
+			t.Errorf("pushed to %s, want the configured registry", w)
+		}
+	}
+	spec := out.Object["spec"].(map[string]any)
+	if got := spec["tags"].([]any)[0].(map[string]any)["from"].(map[string]any)["name"]; got != "registry.override.example.com:5000/app/web@"+dg("b") {
+		t.Errorf("reference = %v, want it on the configured registry", got)
+	}
+}
+
 func TestRestoreFallsBackToRecordedLocationAndReportsFailures(t *testing.T) {
 	r, fc, fe, _ := newRestoreUnderTest(t)
 	fc.backups = nil
