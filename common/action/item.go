@@ -8,6 +8,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
+	"github.com/vmware-tanzu/velero/pkg/label"
 	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -210,6 +211,17 @@ func (e Env) BackupItem(item runtime.Unstructured, backup *velerov1.Backup) (*Ba
 		Log:      e.Log.WithFields(logrus.Fields{"backup": backup.Namespace + "/" + backup.Name, "item": Describe(obj)}),
 		warnings: e.FactWarnings,
 	}, nil
+}
+
+// RestoreLabels are the labels Velero puts on every object it restores (velero.io/restore-name and
+// velero.io/backup-name, long names shortened as Velero shortens them). An object an action writes
+// itself in place of Velero's create must carry them too, or selecting a restore's objects by
+// label misses it.
+func RestoreLabels(restore *velerov1.Restore) map[string]string {
+	return map[string]string{
+		velerov1.RestoreNameLabel: label.GetValidName(restore.Name),
+		velerov1.BackupNameLabel:  label.GetValidName(restore.Spec.BackupName),
+	}
 }
 
 // Skip returns the output that tells Velero not to restore the item.

@@ -15,6 +15,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/sirupsen/logrus"
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
+	"github.com/vmware-tanzu/velero/pkg/label"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -631,6 +632,39 @@ func TestRestoreCompletesStreamCreatedOnPush(t *testing.T) {
 	}
 	if live.Object["status"] == nil {
 		t.Error("live status dropped")
+	}
+}
+
+// A stream the plugin completes in place of Velero's create carries the labels Velero puts on every
+// object it restores, with Velero's shortening of long names.
+func TestAdoptedStreamCarriesVeleroRestoreLabels(t *testing.T) {
+	long := strings.Repeat("nightly-restore-of-the-shop-namespaces-", 3)
+	for _, tt := range []struct{ restore, backup string }{
+		{"restore-1", "backup-1"},
+		{long, long + "backup"},
+	} {
+		t.Run(tt.restore, func(t *testing.T) {
+			r, fc, fe, _ := newRestoreUnderTest(t)
+			fc.backups["velero/"+tt.backup] = "here"
+			fs := r.Streams.(*fakeStreams)
+			fe.onCopy = func() { fs.live["app/web"] = pushCreated("app", "web") }
+			restore := actiontest.Restore(nil)
+			restore.Name, restore.Spec.BackupName = tt.restore, tt.backup
+			out, err := actiontest.RunRestore(t, actiontest.Registration(RestoreName, action.KindRestore, r), actiontest.Env(), backedUp(""), restore)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !out.SkipRestore {
+				t.Fatal("the stream created on push was not adopted")
+			}
+			labels := fs.live["app/web"].GetLabels()
+			want := map[string]string{velerov1.RestoreNameLabel: label.GetValidName(tt.restore), velerov1.BackupNameLabel: label.GetValidName(tt.backup), "team": "a"}
+			for k, v := range want {
+				if labels[k] != v {
+					t.Errorf("label %s = %q, want %q (labels %v)", k, labels[k], v, labels)
+				}
+			}
+		})
 	}
 }
 

@@ -128,8 +128,8 @@ func RestoreStream(ctx context.Context, ri *action.RestoreItem, e Engine, stream
 }
 
 // adopt completes a stream the destination registry created when the images were pushed: it
-// gets the restored object's labels, annotations, lookupPolicy and spec tags, and Velero then
-// skips creating the object (it exists). A stream that existed before the push is never touched.
+// gets the restored object's labels, annotations, lookupPolicy and spec tags, and the labels Velero
+// gives every restored object, and Velero then skips creating the object (it exists). A stream that existed before the push is never touched.
 func adopt(ctx context.Context, ri *action.RestoreItem, streams Streams) (*velero.RestoreItemActionExecuteOutput, error) {
 	ns, name := ri.Mapping.Map(ri.FromBackup.GetNamespace()), ri.FromBackup.GetName()
 	for attempt := 0; ; attempt++ {
@@ -145,6 +145,9 @@ func adopt(ctx context.Context, ri *action.RestoreItem, streams Streams) (*veler
 			labels = map[string]string{}
 		}
 		for k, v := range ri.Obj.GetLabels() {
+			labels[k] = v
+		}
+		for k, v := range action.RestoreLabels(ri.Restore) {
 			labels[k] = v
 		}
 		live.SetLabels(labels)
