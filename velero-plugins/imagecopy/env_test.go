@@ -128,6 +128,7 @@ type testS3 struct {
 	accessKey string
 	secretKey string
 	bucket    string
+	region    string // the server's region; it refuses requests signed for another
 	// checksumAlgorithm is the locations' config value: "" (as hack/stack.sh configures it) turns
 	// off Content-MD5, which the raw-PUT client in the benchmarks then skips as well.
 	checksumAlgorithm string
@@ -163,14 +164,17 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// startS3 starts versitygw over HTTPS on a loopback port with a bucket "velero".
-func startS3(t testing.TB) *testS3 {
+// startS3 starts versitygw over HTTPS on a loopback port with a bucket "velero", in us-east-1.
+func startS3(t testing.TB) *testS3 { return startS3In(t, "us-east-1") }
+
+// startS3In starts versitygw in region.
+func startS3In(t testing.TB, region string) *testS3 {
 	t.Helper()
 	dir := t.TempDir()
 	s := &testS3{
 		t: t, bin: versitygwBinary(t), port: freePort(t),
 		dataDir: filepath.Join(dir, "data"), metaDir: filepath.Join(dir, "meta"),
-		accessKey: "imagecopy-test", secretKey: "imagecopy-secret-" + randomHex(8), bucket: "velero",
+		accessKey: "imagecopy-test", secretKey: "imagecopy-secret-" + randomHex(8), bucket: "velero", region: region,
 	}
 	for _, d := range []string{s.dataDir, s.metaDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -198,7 +202,7 @@ func (s *testS3) start() {
 // listens. Safe to call from any goroutine.
 func (s *testS3) startErr() error {
 	p := loopbackPKI(s.t)
-	cmd := exec.Command(s.bin, "--port", fmt.Sprintf("127.0.0.1:%d", s.port), "--region", "us-east-1",
+	cmd := exec.Command(s.bin, "--port", fmt.Sprintf("127.0.0.1:%d", s.port), "--region", s.region,
 		"--cert", p.certF, "--key", p.keyF, "posix", "--sidecar", s.metaDir, s.dataDir)
 	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s.accessKey, "ROOT_SECRET_KEY="+s.secretKey)
 	out := &syncBuffer{}
@@ -272,7 +276,7 @@ func (s *testS3) kill() {
 
 // client is an S3 client for the server (path style, trusting the test CA).
 func (s *testS3) client(secret string) *s3.S3 {
-	cfg := aws.NewConfig().WithEndpoint(s.url()).WithRegion("us-east-1").WithS3ForcePathStyle(true).
+	cfg := aws.NewConfig().WithEndpoint(s.url()).WithRegion(s.region).WithS3ForcePathStyle(true).
 		WithCredentials(credentials.NewStaticCredentials(s.accessKey, secret, "")).
 		WithS3DisableContentMD5Validation(s.checksumAlgorithm == "")
 	// CustomCABundle also keeps a host's AWS_CA_BUNDLE from replacing the trusted roots.
@@ -290,7 +294,7 @@ func (s *testS3) bsl(name, prefix string) *velerov1.BackupStorageLocation {
 		Spec: velerov1.BackupStorageLocationSpec{
 			Provider: "aws",
 			Config: map[string]string{
-				"region": "us-east-1", "s3Url": s.url(), "s3ForcePathStyle": "true", "profile": "backup",
+				"region": s.region, "s3Url": s.url(), "s3ForcePathStyle": "true", "profile": "backup",
 				"checksumAlgorithm": s.checksumAlgorithm,
 			},
 			StorageType: velerov1.StorageType{ObjectStorage: &velerov1.ObjectStorageLocation{

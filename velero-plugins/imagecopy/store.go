@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -94,6 +93,11 @@ func OpenStore(ctx context.Context, bsl *velerov1.BackupStorageLocation, opts St
 	cfg, err := driverConfig(bsl, opts.Credentials)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", desc, err)
+	}
+	if cfg.s3 != nil {
+		if err := cfg.s3.prepare(ctx, cfg.params, opts.Log); err != nil {
+			return nil, fmt.Errorf("%s: %w", desc, err)
+		}
 	}
 	for k, v := range opts.DriverParameters {
 		cfg.params[k] = v
@@ -446,18 +450,23 @@ func awsConfig(obj *velerov1.ObjectStorageLocation, root string, config map[stri
 	// Parts of 5 MiB (S3's minimum, distribution's default is 10): the driver buffers one part
 	// per blob being uploaded, and measured throughput did not change.
 	p := map[string]any{"bucket": obj.Bucket, "rootdirectory": root, "chunksize": 5 << 20}
-	fix := &s3Fixups{}
-	region := config["region"]
-	if u := config["s3Url"]; u != "" {
-		p["regionendpoint"] = u
+	fix := &s3Fixups{bucket: obj.Bucket}
+	region, endpoint := config["region"], config["s3Url"]
+	if endpoint != "" {
 		if region == "" {
 			region = "us-east-1"
 		}
+	} else {
+		endpoint = endpointFromEnv("S3")
 	}
-	if region == "" {
-		return driverCfg{}, errors.New(`config "region" is required (or "s3Url" for an S3-compatible endpoint)`)
+	if endpoint != "" {
+		p["regionendpoint"] = endpoint
 	}
-	p["region"] = region
+	// Without a region (and without s3Url) the bucket's region is asked when the store opens.
+	fix.endpoint, fix.region = endpoint, region
+	if region != "" {
+		p["region"] = region
+	}
 	for key, param := range map[string]string{"s3ForcePathStyle": "forcepathstyle", "insecureSkipTLSVerify": "skipverify"} {
 		if v := config[key]; v != "" {
 			b, err := strconv.ParseBool(v)
@@ -489,11 +498,22 @@ func awsConfig(obj *velerov1.ObjectStorageLocation, root string, config map[stri
 		if err != nil {
 			return driverCfg{}, err
 		}
-		p["accesskey"], p["secretkey"] = c.id, c.secret
-		fix.sessionToken = c.token
-		if fix.sessionToken != "" {
-			fix.creds = credentials.NewStaticCredentials(c.id, c.secret, c.token)
+		if c.tokenFile != "" {
+			fix.webIdentity = &webIdentity{roleARN: c.roleARN, tokenFile: c.tokenFile, sessionName: c.sessionName,
+				from: fmt.Sprintf("credentials profile %q", profile)}
+		} else {
+			p["accesskey"], p["secretkey"] = c.id, c.secret
+			fix.sessionToken = c.token
+			if fix.sessionToken != "" {
+				fix.creds = credentials.NewStaticCredentials(c.id, c.secret, c.token)
+			}
 		}
+	} else {
+		wi, err := webIdentityFromEnv()
+		if err != nil {
+			return driverCfg{}, err
+		}
+		fix.webIdentity = wi
 	}
 	if len(obj.CACert) > 0 {
 		pool, err := x509.SystemCertPool()
@@ -509,9 +529,6 @@ func awsConfig(obj *velerov1.ObjectStorageLocation, root string, config map[stri
 		// Velero's AWS plugin sends no checksums then; neither do we (the SDK's Content-MD5 on
 		// every part costs a full MD5 pass; TLS and the signed payload SHA-256 protect the data).
 		fix.noContentMD5 = true
-	}
-	if fix.roots == nil && fix.creds == nil && !fix.noContentMD5 {
-		fix = nil
 	}
 	return driverCfg{driver: "s3aws", params: p, s3: fix}, nil
 }
@@ -559,9 +576,13 @@ func azureConfig(obj *velerov1.ObjectStorageLocation, root string, config map[st
 	return driverCfg{driver: "azure", params: p}, nil
 }
 
-type awsCreds struct{ id, secret, token string }
+// awsCreds is a profile's static keys, or its web identity (role_arn and web_identity_token_file).
+type awsCreds struct{ id, secret, token, roleARN, tokenFile, sessionName string }
 
-// sharedCredentials reads one profile of an AWS shared credentials file.
+// sharedCredentials reads one profile of an AWS shared credentials (or config) file: static keys,
+// or a web identity (role_arn with web_identity_token_file, as OpenShift's STS mode writes it),
+// which wins over keys in the same profile. Other ways of assuming a role (source_profile,
+// credential_source) are refused by name rather than signing with the keys as someone else.
 func sharedCredentials(data []byte, profile string) (awsCreds, error) {
 	var c awsCreds
 	section, found := "", false
@@ -590,13 +611,25 @@ func sharedCredentials(data []byte, profile string) (awsCreds, error) {
 			c.secret = strings.TrimSpace(v)
 		case "aws_session_token":
 			c.token = strings.TrimSpace(v)
+		case "role_arn":
+			c.roleARN = strings.TrimSpace(v)
+		case "web_identity_token_file":
+			c.tokenFile = strings.TrimSpace(v)
+		case "role_session_name":
+			c.sessionName = strings.TrimSpace(v)
 		}
 	}
-	if !found {
+	switch {
+	case !found:
 		return c, fmt.Errorf("credentials have no profile %q", profile)
-	}
-	if c.id == "" || c.secret == "" {
-		return c, fmt.Errorf("credentials profile %q lacks aws_access_key_id or aws_secret_access_key", profile)
+	case c.tokenFile != "" && c.roleARN == "":
+		return c, fmt.Errorf("credentials profile %q has web_identity_token_file but no role_arn (web identity needs both)", profile)
+	case c.tokenFile != "":
+		return c, nil
+	case c.roleARN != "":
+		return c, fmt.Errorf("credentials profile %q has role_arn without web_identity_token_file: image copy assumes a role only with a web identity token (role_arn with web_identity_token_file), not from source_profile or credential_source", profile)
+	case c.id == "" || c.secret == "":
+		return c, fmt.Errorf("credentials profile %q has neither aws_access_key_id and aws_secret_access_key nor role_arn and web_identity_token_file", profile)
 	}
 	return c, nil
 }
@@ -617,18 +650,29 @@ func envFile(data []byte) map[string]string {
 	return out
 }
 
-// s3Fixups are settings distribution's S3 driver has no parameter for: a CA bundle (only
-// "skipverify" exists), a session token (the parameter is ignored) and turning off Content-MD5.
-// They are applied to the driver's AWS client after creation.
+// s3Fixups are settings distribution's S3 driver has no parameter for: the bucket's region when
+// the location names none (asked by prepare, s3auth.go), a CA bundle (only "skipverify"
+// exists), a session token (the parameter is ignored), web identity credentials and turning off
+// Content-MD5. Those of the client are applied to the driver's AWS client after creation.
 type s3Fixups struct {
+	bucket       string
+	endpoint     string // s3Url or the environment's S3 endpoint; "" for AWS
+	region       string // "" until asked
 	roots        *x509.CertPool
 	skipVerify   bool
 	sessionToken string
 	creds        *credentials.Credentials
+	webIdentity  *webIdentity
 	noContentMD5 bool
+
+	clientOnce sync.Once
+	client     *http.Client
 }
 
 func (f *s3Fixups) apply(drv storagedriver.StorageDriver) error {
+	if f.roots == nil && f.creds == nil && !f.noContentMD5 {
+		return nil
+	}
 	d, ok := drv.(*s3driver.Driver)
 	if !ok {
 		return fmt.Errorf("unexpected S3 driver type %T", drv)
@@ -638,9 +682,7 @@ func (f *s3Fixups) apply(drv storagedriver.StorageDriver) error {
 		return err
 	}
 	if f.roots != nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.TLSClientConfig = &tls.Config{RootCAs: f.roots, InsecureSkipVerify: f.skipVerify, MinVersion: tls.VersionTLS12} //nolint:gosec // only when the location says so
-		client.Config.HTTPClient = &http.Client{Transport: tr}
+		client.Config.HTTPClient = f.httpClient()
 	}
 	if f.creds != nil {
 		client.Config.Credentials = f.creds

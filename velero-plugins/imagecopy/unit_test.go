@@ -27,6 +27,7 @@ func bslFor(provider, bucket, prefix string, config map[string]string) *velerov1
 }
 
 func TestDriverConfig(t *testing.T) {
+	clearAWSEnv(t)
 	creds := []byte("[default]\naws_access_key_id=AK\naws_secret_access_key=SK\n[profile other]\naws_access_key_id = AK2\naws_secret_access_key = SK2\naws_session_token = TOK\n")
 	for _, tc := range []struct {
 		name    string
@@ -52,7 +53,14 @@ func TestDriverConfig(t *testing.T) {
 			want: map[string]any{"bucket": "b", "chunksize": 5 << 20, "rootdirectory": "/plugins/openshift-velero-plugin/images", "region": "eu-west-1", "accesskey": "AK2", "secretkey": "SK2",
 				"encrypt": true, "keyid": "k1", "skipverify": true},
 		},
-		{name: "aws without region", bsl: bslFor("aws", "b", "", nil), wantErr: `"region" is required`},
+		{
+			// The region is asked when the store opens; the role is assumed then.
+			name:   "aws without region, web identity profile",
+			bsl:    bslFor("aws", "b", "", nil),
+			creds:  []byte("[default]\nrole_arn = arn:aws:iam::1:role/r\nweb_identity_token_file = /var/run/secrets/openshift/serviceaccount/token\n"),
+			driver: "s3aws",
+			want:   map[string]any{"bucket": "b", "chunksize": 5 << 20, "rootdirectory": "/plugins/openshift-velero-plugin/images"},
+		},
 		{name: "aws missing profile", bsl: bslFor("aws", "b", "", map[string]string{"region": "us-east-1", "profile": "nope"}), creds: creds, wantErr: `no profile "nope"`},
 		{name: "no bucket", bsl: bslFor("aws", "", "", nil), wantErr: "no objectStorage bucket"},
 		{
@@ -104,8 +112,14 @@ func TestDriverConfig(t *testing.T) {
 			}
 		})
 	}
+	// Without region nor s3Url the region is left to ask; a web identity is kept for the open.
+	cfg, err := driverConfig(bslFor("aws", "b", "", nil), []byte("[x]\nrole_arn = arn:aws:iam::1:role/r\nweb_identity_token_file = /t\nrole_session_name = velero\n[default]\nrole_arn = arn:aws:iam::1:role/r\nweb_identity_token_file = /t\n"))
+	if err != nil || cfg.s3 == nil || cfg.s3.region != "" || cfg.s3.bucket != "b" || cfg.s3.webIdentity == nil ||
+		*cfg.s3.webIdentity != (webIdentity{roleARN: "arn:aws:iam::1:role/r", tokenFile: "/t", from: `credentials profile "default"`}) {
+		t.Errorf("web identity without region: %+v %v", cfg.s3, err)
+	}
 	// The session token is applied to the client after creation.
-	cfg, err := driverConfig(bslFor("aws", "b", "", map[string]string{"region": "us-east-1", "profile": "other"}), creds)
+	cfg, err = driverConfig(bslFor("aws", "b", "", map[string]string{"region": "us-east-1", "profile": "other"}), creds)
 	if err != nil || cfg.s3 == nil || cfg.s3.sessionToken != "TOK" {
 		t.Errorf("session token not kept: %+v %v", cfg.s3, err)
 	}
