@@ -566,11 +566,20 @@ func azureConfig(obj *velerov1.ObjectStorageLocation, root string, config map[st
 		p["accountkey"] = key
 		p["credentials"] = map[string]any{"type": "shared_key"}
 	case env["AZURE_CLIENT_SECRET"] != "":
+		for _, k := range []string{"AZURE_TENANT_ID", "AZURE_CLIENT_ID"} {
+			if env[k] == "" {
+				return driverCfg{}, fmt.Errorf("credentials have AZURE_CLIENT_SECRET but no %s", k)
+			}
+		}
 		p["credentials"] = map[string]any{
 			"type": "client_secret", "clientid": env["AZURE_CLIENT_ID"],
 			"tenantid": env["AZURE_TENANT_ID"], "secret": env["AZURE_CLIENT_SECRET"],
 		}
 	default:
+		// azidentity's default chain: environment, workload identity, managed identity.
+		if err := checkWorkloadIdentity(env); err != nil {
+			return driverCfg{}, err
+		}
 		p["credentials"] = map[string]any{"type": "default_credentials"}
 	}
 	return driverCfg{driver: "azure", params: p}, nil
