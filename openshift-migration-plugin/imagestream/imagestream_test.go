@@ -16,7 +16,9 @@ import (
 	"github.com/sirupsen/logrus"
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
 	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/velero-openshift/plugins/common/action"
 	"github.com/velero-openshift/plugins/common/action/actiontest"
@@ -287,8 +289,8 @@ func TestRegistryVerificationFollowsPluginConfig(t *testing.T) {
 
 // fakeStreams holds destination ImageStreams by ns/name.
 type fakeStreams struct {
-	live          map[string]*unstructured.Unstructured
-	gets, updates int
+	live                   map[string]*unstructured.Unstructured
+	gets, updates, creates int
 }
 
 func (s *fakeStreams) Get(_ context.Context, ns, name string) (*unstructured.Unstructured, error) {
@@ -302,6 +304,16 @@ func (s *fakeStreams) Get(_ context.Context, ns, name string) (*unstructured.Uns
 func (s *fakeStreams) Update(_ context.Context, obj *unstructured.Unstructured) error {
 	s.updates++
 	s.live[obj.GetNamespace()+"/"+obj.GetName()] = obj.DeepCopy()
+	return nil
+}
+
+func (s *fakeStreams) Create(_ context.Context, obj *unstructured.Unstructured) error {
+	s.creates++
+	key := obj.GetNamespace() + "/" + obj.GetName()
+	if _, ok := s.live[key]; ok {
+		return apierrors.NewAlreadyExists(schema.GroupResource{Group: "image.openshift.io", Resource: "imagestreams"}, obj.GetName())
+	}
+	s.live[key] = obj.DeepCopy()
 	return nil
 }
 

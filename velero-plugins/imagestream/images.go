@@ -177,12 +177,14 @@ type Cluster interface {
 	BackupLocation(ctx context.Context, namespace, backup string) (string, error)
 }
 
-// Streams reads and updates ImageStreams on the destination (the restore completes a stream the
-// registry created on push).
+// Streams reads and writes ImageStreams on the destination (the restore completes a stream the
+// registry created on push, and creates one whose item fails for images not restored).
 type Streams interface {
 	// Get returns the stream, or nil when it does not exist.
 	Get(ctx context.Context, namespace, name string) (*unstructured.Unstructured, error)
 	Update(ctx context.Context, obj *unstructured.Unstructured) error
+	// Create creates the stream; an existing one is an AlreadyExists error.
+	Create(ctx context.Context, obj *unstructured.Unstructured) error
 }
 
 // Engine builds the ends of a copy and runs it. Every field has a working default; tests point
@@ -305,6 +307,15 @@ func (c clusterClients) Update(ctx context.Context, obj *unstructured.Unstructur
 		return err
 	}
 	_, err = d.Resource(streamGVR).Namespace(obj.GetNamespace()).Update(ctx, obj, metav1.UpdateOptions{})
+	return err
+}
+
+func (c clusterClients) Create(ctx context.Context, obj *unstructured.Unstructured) error {
+	d, err := c.dynamic()
+	if err != nil {
+		return err
+	}
+	_, err = d.Resource(streamGVR).Namespace(obj.GetNamespace()).Create(ctx, obj, metav1.CreateOptions{})
 	return err
 }
 

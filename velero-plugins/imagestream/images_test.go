@@ -17,6 +17,7 @@ import (
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
 	"github.com/vmware-tanzu/velero/pkg/label"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -408,6 +409,7 @@ func TestInternalImagesBadStatusNamesField(t *testing.T) {
 type fakeStreams struct {
 	live    map[string]*unstructured.Unstructured
 	updates int
+	creates int
 	getErr  error
 }
 
@@ -424,6 +426,16 @@ func (f *fakeStreams) Get(_ context.Context, ns, name string) (*unstructured.Uns
 func (f *fakeStreams) Update(_ context.Context, obj *unstructured.Unstructured) error {
 	f.updates++
 	f.live[obj.GetNamespace()+"/"+obj.GetName()] = obj.DeepCopy()
+	return nil
+}
+
+func (f *fakeStreams) Create(_ context.Context, obj *unstructured.Unstructured) error {
+	f.creates++
+	key := obj.GetNamespace() + "/" + obj.GetName()
+	if _, ok := f.live[key]; ok {
+		return apierrors.NewAlreadyExists(streamGVR.GroupResource(), obj.GetName())
+	}
+	f.live[key] = obj.DeepCopy()
 	return nil
 }
 
@@ -586,6 +598,71 @@ func TestRestoreFallsBackToRecordedLocationAndReportsFailures(t *testing.T) {
 	}
 	if len(fe.jobs) != 4 {
 		t.Errorf("copies %v", fe.jobs)
+	}
+}
+
+// One image of many failing to push does not cost the others or the stream: every other image is
+// pushed, the stream is restored (completed if the registry created it on push, created by the
+// plugin otherwise, left alone if it existed before), and the item fails with an error naming each
+// failed image, so Velero's restore ends PartiallyFailed.
+func TestRestoreWhereOneImageFailsRestoresTheOthersAndTheStream(t *testing.T) {
+	tests := []struct {
+		name        string
+		before      bool // the stream existed on the destination before the push
+		pushCreates bool // the registry creates the stream on push
+		wantUpdates int
+	}{
+		{"registry creates the stream on push", false, true, 1},
+		{"registry does not create streams", false, false, 0},
+		{"stream existed before", true, false, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, _, fe, logs := newRestoreUnderTest(t)
+			fs := r.Streams.(*fakeStreams)
+			if tt.before {
+				fs.live["app2/web"] = pushCreated("app2", "web")
+			}
+			fe.fail = map[string]error{dg("b"): errors.New("blob upload invalid")}
+			fe.onCopy = func() {
+				if tt.pushCreates {
+					fs.live["app2/web"] = pushCreated("app2", "web")
+				}
+			}
+			_, err := actiontest.RunRestore(t, actiontest.Registration(RestoreName, action.KindRestore, r), actiontest.Env(), backedUp(""), actiontest.Restore(map[string]string{"app": "app2"}))
+			actiontest.ErrorNames(t, err, RestoreName, "ImageStream app/web", "1 of 4 images", `tag "latest" image `+dg("b"), "blob upload invalid", "registry "+dst)
+			for _, other := range []string{dg("a"), dg("d")} {
+				if strings.Contains(err.Error(), other) {
+					t.Errorf("error names %s, which was pushed: %v", other, err)
+				}
+			}
+			if len(fe.jobs) != 4 {
+				t.Errorf("copies %v; want every image tried", fe.jobs)
+			}
+			live := fs.live["app2/web"]
+			if live == nil {
+				t.Fatalf("no stream on the destination; want it restored despite the failed image\n%s", logs)
+			}
+			if fs.updates != tt.wantUpdates {
+				t.Errorf("updates = %d, want %d", fs.updates, tt.wantUpdates)
+			}
+			if tt.before {
+				if !reflect.DeepEqual(live, pushCreated("app2", "web")) {
+					t.Errorf("a stream that existed before was changed: %v", live.Object)
+				}
+				return
+			}
+			if live.GetLabels()["team"] != "a" || live.GetLabels()[velerov1.RestoreNameLabel] != "restore-1" || live.GetLabels()[velerov1.BackupNameLabel] != "backup-1" {
+				t.Errorf("labels %v", live.GetLabels())
+			}
+			if _, ok := live.GetAnnotations()[keys.ImageCopyLocation]; ok {
+				t.Error("bookkeeping annotation on the restored stream")
+			}
+			if got, _, _ := unstructured.NestedSlice(live.Object, "spec", "tags"); len(got) == 0 ||
+				got[0].(map[string]any)["from"].(map[string]any)["name"] != dst+"/app2/web@"+dg("b") {
+				t.Errorf("spec.tags not restored rewritten: %v", got)
+			}
+		})
 	}
 }
 

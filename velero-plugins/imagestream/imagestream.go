@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/sirupsen/logrus"
 	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -102,8 +103,13 @@ func (s locationSource) Open(ctx context.Context, ri *action.RestoreItem, record
 // the destination and the bookkeeping annotations removed. If the registry created the stream on
 // push (it did not exist before), that stream is completed with the backed-up labels,
 // annotations, lookupPolicy and spec tags, and Velero is told not to create it.
+//
+// Images whose push failed do not cost the others or the stream: the others are pushed, the
+// stream is restored all the same (completed as above, else created here, since Velero creates
+// nothing for an item that fails; a stream that existed before is left alone), and the item then
+// fails with an error naming each image not restored, so the restore ends PartiallyFailed.
 func RestoreStream(ctx context.Context, ri *action.RestoreItem, e Engine, streams Streams, source Source) (*velero.RestoreItemActionExecuteOutput, error) {
-	createdOnPush, err := restoreImages(ctx, ri, e, streams, source)
+	createdOnPush, failed, err := restoreImages(ctx, ri, e, streams, source)
 	if err != nil {
 		return nil, err
 	}
@@ -121,10 +127,48 @@ func RestoreStream(ctx context.Context, ri *action.RestoreItem, e Engine, stream
 	if n > 0 {
 		ri.Log.WithField("changed", n).Info("rewrote image stream references for the destination")
 	}
+	out := action.Keep(ri.Obj)
 	if createdOnPush {
-		return adopt(ctx, ri, streams)
+		if out, err = adopt(ctx, ri, streams); err != nil {
+			return nil, err
+		}
 	}
-	return action.Keep(ri.Obj), nil
+	if failed == nil {
+		return out, nil
+	}
+	if !out.SkipRestore {
+		if err := create(ctx, ri, streams); err != nil {
+			return nil, fmt.Errorf("%w; the ImageStream itself is not restored either: %v", failed, err)
+		}
+	}
+	return nil, fmt.Errorf("%w; the ImageStream and its other images are restored", failed)
+}
+
+// create creates the restored stream on the destination as Velero would (in the target namespace,
+// with Velero's restore labels), for an item that is to fail: Velero creates nothing for it. A
+// stream that exists by now (it existed before the push, or the registry created it since) is
+// left as it is.
+func create(ctx context.Context, ri *action.RestoreItem, streams Streams) error {
+	obj := ri.Obj.DeepCopy()
+	obj.SetNamespace(ri.TargetNamespace)
+	labels := obj.GetLabels()
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	for k, v := range action.RestoreLabels(ri.Restore) {
+		labels[k] = v
+	}
+	obj.SetLabels(labels)
+	err := streams.Create(ctx, obj)
+	if apierrors.IsAlreadyExists(err) {
+		ri.Log.Infof("ImageStream %s/%s exists on the destination; left as it is", obj.GetNamespace(), obj.GetName())
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("creating ImageStream %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
+	}
+	ri.Log.Infof("created ImageStream %s/%s (the item fails for its images not restored, so Velero does not create it)", obj.GetNamespace(), obj.GetName())
+	return nil
 }
 
 // adopt completes a stream the destination registry created when the images were pushed: it
@@ -258,26 +302,27 @@ func RewriteReferences(obj map[string]any, w imageref.Rewriter) (int, error) {
 // restoreImages copies the stream's backed-up images from source into the destination registry.
 // A stream the backup holds no images for at source is left alone.
 //
-// createdOnPush reports that the stream did not exist on the destination before the push and
-// does now (the registry creates streams on push).
-func restoreImages(ctx context.Context, ri *action.RestoreItem, e Engine, streams Streams, source Source) (createdOnPush bool, err error) {
+// createdOnPush reports that the stream did not exist on the destination before the push (the
+// registry creates streams on push, so it may exist now). failed names the images whose push
+// failed, each with its cause, when some did; err is a failure before any image was pushed.
+func restoreImages(ctx context.Context, ri *action.RestoreItem, e Engine, streams Streams, source Source) (createdOnPush bool, failed, err error) {
 	backed := ri.FromBackup.GetAnnotations()
 	recorded := backed[source.Key()]
 	if recorded == "" {
-		return false, nil
+		return false, nil, nil
 	}
 	dest := ri.Destination.RegistryHostname
 	if dest == "" || !ri.Destination.RegistryEnabled {
 		ri.Log.Warn("image copy: the destination has no internal registry; the backed-up images are not restored")
-		return false, nil
+		return false, nil, nil
 	}
 	if ri.Source.RegistryHostname == "" {
 		ri.Log.Warn("image copy: the backup holds images for this stream but no source registry is recorded on it; the images are not restored")
-		return false, nil
+		return false, nil, nil
 	}
 	images, skipped, err := internalImages(ri.FromBackup.Object, ri.Images.SourceHosts())
 	if err != nil {
-		return false, fmt.Errorf("backed-up item: %w", err)
+		return false, nil, fmt.Errorf("backed-up item: %w", err)
 	}
 	for _, s := range skipped {
 		ri.Log.Warnf("image copy: %s: not restored", s)
@@ -297,15 +342,15 @@ func restoreImages(ctx context.Context, ri *action.RestoreItem, e Engine, stream
 		keep = append(keep, im)
 	}
 	if len(keep) == 0 {
-		return false, nil
+		return false, nil, nil
 	}
 	kept, err := source.Open(ctx, ri, recorded)
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
 	reg, err := openRegistry(e, dest, ri.Config, ri.Log)
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
 	srcNS := ri.FromBackup.GetNamespace()
 	from := srcNS + "/" + ri.FromBackup.GetName()
@@ -314,28 +359,30 @@ func restoreImages(ctx context.Context, ri *action.RestoreItem, e Engine, stream
 	for _, im := range keep {
 		src, err := kept.Image(from, im.Digest)
 		if err != nil {
-			return false, fmt.Errorf("image copy: tag %q (%s): %w", im.Tag, im.Field, err)
+			return false, nil, fmt.Errorf("image copy: tag %q (%s): %w", im.Tag, im.Field, err)
 		}
 		dst, err := reg.Image(to, im.Tag)
 		if err != nil {
-			return false, fmt.Errorf("image copy: tag %q (%s): %w", im.Tag, im.Field, err)
+			return false, nil, fmt.Errorf("image copy: tag %q (%s): %w", im.Tag, im.Field, err)
 		}
 		jobs = append(jobs, imagecopy.Job{Src: src, Dst: dst})
 	}
 	existed, err := streams.Get(ctx, ri.Mapping.Map(srcNS), ri.FromBackup.GetName())
 	if err != nil {
-		return false, fmt.Errorf("image copy: reading ImageStream %s before the push: %w", to, err)
+		return false, nil, fmt.Errorf("image copy: reading ImageStream %s before the push: %w", to, err)
 	}
 	log := ri.Log.WithField("location", kept.String())
 	log.WithField("images", len(jobs)).Infof("image copy: restoring the image stream's images into %s", reg)
 	var errs []string
 	for i, res := range e.CopyAll(ctx, log, jobs) {
 		if res.Err != nil {
+			log.WithError(res.Err).WithFields(logrus.Fields{"tag": keep[i].Tag, "digest": keep[i].Digest}).
+				Errorf("image copy: tag %q image %s not restored", keep[i].Tag, keep[i].Digest)
 			errs = append(errs, fmt.Sprintf("tag %q image %s: %v", keep[i].Tag, keep[i].Digest, res.Err))
 		}
 	}
 	if len(errs) > 0 {
-		return false, fmt.Errorf("image copy from %s to %s failed for %d of %d images: %s", kept, reg, len(errs), len(jobs), strings.Join(errs, "; "))
+		failed = fmt.Errorf("image copy from %s to %s: %d of %d images not restored: %s", kept, reg, len(errs), len(jobs), strings.Join(errs, "; "))
 	}
-	return existed == nil, nil
+	return existed == nil, failed, nil
 }

@@ -196,6 +196,72 @@ func TestBackupAndRestoreImagesThroughLocation(t *testing.T) {
 	}
 }
 
+// TestRestoreWithAnImageMissingFromTheStoreRestoresTheRest: a backed-up stream whose history names
+// an image the location does not hold (lost after the backup) restores every other image into the
+// real registry and the stream itself, and fails the item naming that image.
+func TestRestoreWithAnImageMissingFromTheStoreRestoresTheRest(t *testing.T) {
+	p := newPKI(t)
+	token := "sa-token-" + fmt.Sprint(time.Now().UnixNano())
+	srcReg, dstReg := testregistry.Start(t, p, token), testregistry.Start(t, p, token)
+	useCredentials(t, token, p.CAPEM)
+	latest := pushImage(t, srcReg, "app/web", "latest", 1)
+	v1d := pushImage(t, srcReg, "app/web", "v1", 2)
+	refOf := func(d digest.Digest) string { return srcReg.Host + "/app/web@" + d.String() }
+	is := actiontest.Object("image.openshift.io/v1", "ImageStream", "app", "web", map[string]any{
+		"spec": map[string]any{"tags": []any{
+			map[string]any{"name": "latest", "from": map[string]any{"kind": "DockerImage", "name": refOf(latest)}},
+		}},
+		"status": map[string]any{"tags": []any{
+			map[string]any{"tag": "latest", "items": []any{item(refOf(latest), latest.String(), 1)}},
+			map[string]any{"tag": "v1", "items": []any{item(refOf(v1d), v1d.String(), 2)}},
+		}},
+	})
+	bsl := filesystemBSL(t, "default", nil)
+	cluster := &fakeCluster{
+		locations: map[string]*velerov1.BackupStorageLocation{"velero/default": bsl},
+		backups:   map[string]string{"velero/backup-1": "default"},
+	}
+	benv := registryEnv(srcReg.Host, nil)
+	b := NewBackup(benv)
+	b.Enabled = func() bool { return true }
+	b.Cluster = cluster
+	bk := actiontest.Backup()
+	bk.Spec.StorageLocation = "default"
+	backedUp, _, err := actiontest.RunBackup(t, actiontest.Registration(BackupName, action.KindBackup, b), benv, is, bk)
+	if err != nil {
+		t.Fatalf("backup: %v", err)
+	}
+	// After the backup, tag v2 gains history the location never received.
+	lost := digest.FromString("an image the location does not hold")
+	tags, _, _ := unstructured.NestedSlice(backedUp.Object, "status", "tags")
+	tags = append(tags, map[string]any{"tag": "v2", "items": []any{item(refOf(lost), lost.String(), 3)}})
+	if err := unstructured.SetNestedSlice(backedUp.Object, tags, "status", "tags"); err != nil {
+		t.Fatal(err)
+	}
+
+	renv := registryEnv(dstReg.Host, nil)
+	r := NewRestore(renv)
+	r.Cluster = cluster
+	streams := &fakeStreams{live: map[string]*unstructured.Unstructured{}} // a registry that creates no streams
+	r.Streams = streams
+	_, err = actiontest.RunRestore(t, actiontest.Registration(RestoreName, action.KindRestore, r), renv, backedUp, actiontest.Restore(map[string]string{"app": "app2"}))
+	t.Logf("restore: %v", err)
+	actiontest.ErrorNames(t, err, "1 of 3 images not restored", `tag "v2" image `+lost.String(), "registry "+dstReg.Host)
+	for ref, want := range map[string]digest.Digest{"latest": latest, "v1": v1d} {
+		if got := digestOf(t, dstReg, "app2/web", ref); got != want.String() {
+			t.Errorf("destination app2/web:%s = %q, want %s", ref, got, want)
+		}
+	}
+	live := streams.live["app2/web"]
+	if live == nil || live.GetLabels()["velero.io/restore-name"] != "restore-1" {
+		t.Fatalf("stream not restored with Velero's labels: %v", live)
+	}
+	if got, _, _ := unstructured.NestedSlice(live.Object, "spec", "tags"); len(got) != 1 ||
+		got[0].(map[string]any)["from"].(map[string]any)["name"] != dstReg.Host+"/app2/web@"+latest.String() {
+		t.Errorf("restored spec.tags %v", got)
+	}
+}
+
 // TestBackupWrongTokenIsAnError: a token the registry refuses fails the item with an error
 // naming the registry, the location and the image; the token itself is never in it.
 func TestBackupWrongTokenIsAnError(t *testing.T) {
