@@ -20,6 +20,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/velero-openshift/plugins/common/action"
 	"github.com/velero-openshift/plugins/common/action/actiontest"
@@ -663,6 +664,48 @@ func TestRestoreWhereOneImageFailsRestoresTheOthersAndTheStream(t *testing.T) {
 				t.Errorf("spec.tags not restored rewritten: %v", got)
 			}
 		})
+	}
+}
+
+// The restore reads its Backup (for the storage location) once, not once per image stream; another
+// restore reads it again, and a failed read is not remembered.
+func TestRestoreReadsTheBackupOncePerRestore(t *testing.T) {
+	r, fc, _, _ := newRestoreUnderTest(t)
+	reg := actiontest.Registration(RestoreName, action.KindRestore, r)
+	backupReads := func() int {
+		n := 0
+		for _, a := range fc.asked {
+			if strings.HasPrefix(a, "backup ") {
+				n++
+			}
+		}
+		return n
+	}
+	restore := func(uid string) {
+		t.Helper()
+		rs := actiontest.Restore(nil)
+		rs.UID = types.UID(uid)
+		for _, name := range []string{"web", "api", "db"} {
+			is := backedUp("")
+			is.SetName(name)
+			if _, err := actiontest.RunRestore(t, reg, actiontest.Env(), is, rs); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+		}
+	}
+	restore("restore-uid-1")
+	if n := backupReads(); n != 1 {
+		t.Fatalf("Backup read %d times for three image streams of one restore, want 1 (asked %v)", n, fc.asked)
+	}
+	restore("restore-uid-2")
+	if n := backupReads(); n != 2 {
+		t.Fatalf("Backup read %d times after a second restore, want 2", n)
+	}
+	fc.backups = nil // the read fails: the recorded location is used, and the next stream reads again
+	fc.locations["velero/default"] = filesystemBSL(t, "default", nil)
+	restore("restore-uid-3")
+	if n := backupReads(); n != 5 {
+		t.Fatalf("Backup read %d times, want each of three failed reads retried (5)", n)
 	}
 }
 

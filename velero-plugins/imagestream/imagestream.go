@@ -22,6 +22,7 @@ import (
 	"github.com/velero-openshift/plugins/common/fields"
 	"github.com/velero-openshift/plugins/common/imageref"
 	"github.com/velero-openshift/plugins/common/keys"
+	"github.com/velero-openshift/plugins/common/opcache"
 	"github.com/velero-openshift/plugins/velero-plugins/imagecopy"
 )
 
@@ -54,6 +55,9 @@ type Restore struct {
 	Streams Streams
 
 	stores stores
+	// locations remembers, per restore, the storage location of its Backup: one read of the
+	// Backup per restore, not one per image stream.
+	locations opcache.Cache[string]
 }
 
 // NewRestore returns the restore action.
@@ -84,7 +88,9 @@ func (locationSource) Key() string { return keys.ImageCopyLocation }
 // Open opens the location this cluster knows the backup by; the name recorded at backup if that
 // is unknown.
 func (s locationSource) Open(ctx context.Context, ri *action.RestoreItem, recorded string) (Endpoint, error) {
-	loc, err := s.r.Cluster.BackupLocation(ctx, ri.Restore.Namespace, ri.Restore.Spec.BackupName)
+	loc, err := s.r.locations.Get(opcache.Op(ri.Restore), ri.Restore.Spec.BackupName, func() (string, error) {
+		return s.r.Cluster.BackupLocation(ctx, ri.Restore.Namespace, ri.Restore.Spec.BackupName)
+	})
 	if err != nil || loc == "" {
 		ri.Log.WithError(err).Warnf("image copy: the storage location of backup %s is not known here; using %q recorded at backup", ri.Restore.Spec.BackupName, recorded)
 		loc = recorded
