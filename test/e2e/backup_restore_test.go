@@ -58,7 +58,7 @@ type scenario struct {
 	Backup   *velerov1.Backup
 	Restore  *velerov1.Restore
 	Sample   *sample
-	Minted   string // the dockercfg secret B minted for SA builder in TargetNS
+	Minted   map[string]string // the dockercfg secret B minted in TargetNS, by service account
 }
 
 // imgB is the reference an internal image of A's namespace must have on B.
@@ -153,8 +153,9 @@ var checks = []check{
 		sourceAndDestinationAnnotations(t, s, u)
 		pod := getPod(ctx, t, s.B, s.TargetNS, barePodName)
 		expect(t, "pod image", pod.Spec.Containers[0].Image, s.imgB("app:latest"))
-		expect(t, "pod imagePullSecrets", strings.Join(secretNames(pod.Spec.ImagePullSecrets), ","), s.Minted+","+secretUser)
+		expect(t, "pod imagePullSecrets", strings.Join(secretNames(pod.Spec.ImagePullSecrets), ","), s.Minted[saBuilder]+","+secretUser)
 	}},
+	{name: "pod and Deployment running as service account db: its pull secret swapped to B's", requires: []string{actPodRestore, actWorkloadRestore, actSecretRestore, actSARestore}, run: checkCustomServiceAccountPullSecrets},
 	{name: "controller-owned and build pods absent", requires: []string{actPodRestore}, run: func(ctx context.Context, t *testing.T, s *scenario) {
 		s.absent(ctx, t, podsGVR, dcPodName, rsPodName, buildPodName)
 	}},
@@ -207,8 +208,8 @@ var checks = []check{
 		sourceAndDestinationAnnotations(t, s, bc)
 		expect(t, "BC spec.output.to.name", str(t, bc, "spec", "output", "to", "name"), s.imgB("frontend:latest"))
 		expect(t, "BC dockerStrategy.from.name", str(t, bc, "spec", "strategy", "dockerStrategy", "from", "name"), s.B.Registry+"/openshift/nodejs:18")
-		expect(t, "BC output.pushSecret", str(t, bc, "spec", "output", "pushSecret", "name"), s.Minted)
-		expect(t, "BC dockerStrategy.pullSecret", str(t, bc, "spec", "strategy", "dockerStrategy", "pullSecret", "name"), s.Minted)
+		expect(t, "BC output.pushSecret", str(t, bc, "spec", "output", "pushSecret", "name"), s.Minted[saBuilder])
+		expect(t, "BC dockerStrategy.pullSecret", str(t, bc, "spec", "strategy", "dockerStrategy", "pullSecret", "name"), s.Minted[saBuilder])
 	}},
 	{name: "generated route host cleared, custom host kept", requires: []string{actRouteRestore}, run: func(ctx context.Context, t *testing.T, s *scenario) {
 		gen := s.get(ctx, t, routesGVR, "generated")
@@ -216,6 +217,7 @@ var checks = []check{
 		custom := s.get(ctx, t, routesGVR, "custom")
 		expect(t, "custom route spec.host (stale generated annotation)", str(t, custom, "spec", "host"), s.Sample.CustomHost)
 	}},
+	{name: "custom route host of the generated form kept despite a stale annotation", requires: []string{actRouteBackup, actRouteRestore}, run: checkCustomFormRouteHostKept},
 	{name: "LoadBalancer service loses externalIPs", requires: []string{actServiceRestore}, run: func(ctx context.Context, t *testing.T, s *scenario) {
 		svc, err := s.B.Kube.CoreV1().Services(s.TargetNS).Get(ctx, lbServiceName, metav1.GetOptions{})
 		if err != nil {

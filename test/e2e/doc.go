@@ -13,6 +13,7 @@
 // sample_test.go creates the sample namespace on A (and what B's controllers would have made
 // before a restore), backup_restore_test.go holds the table of checks, table_test.go the
 // before/after table `make demo` prints, images_test.go the ImageStream image backup and restore
-// (images pushed to A's registry, found in B's after each restore) and registry_test.go the
-// tests' registry client and test images. bench_test.go (tags e2e,e2ebench) is `make bench-e2e`.
+// (images pushed to A's registry, found in B's after each restore), pullsecret_route_test.go the
+// workloads running as a service account of their own and the route whose custom host has the
+// generated form, and registry_test.go the tests' registry client and test images. bench_test.go (tags e2e,e2ebench) is `make bench-e2e`.
 package e2e

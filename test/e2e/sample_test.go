@@ -73,9 +73,10 @@ var (
 
 // sample is what createSampleApp made on A, for the checks.
 type sample struct {
-	GeneratedHost string // generated route host on A
-	CustomHost    string
-	Images        *imageSample // images in A's registry and the streams and workloads using them
+	GeneratedHost  string // generated route host on A
+	CustomHost     string
+	CustomFormHost string       // custom host of the generated <name>-<ns>. form (route routeCustomForm)
+	Images         *imageSample // images in A's registry and the streams and workloads using them
 }
 
 func ownerRef(apiVersion, kind, name string, uid types.UID) []metav1.OwnerReference {
@@ -151,6 +152,9 @@ func createSampleApp(ctx context.Context, t *testing.T, c *Cluster, ns string) *
 			ImagePullSecrets: []corev1.LocalObjectReference{{Name: secretBuilderCfg}, {Name: secretUser}},
 		},
 	}, metav1.CreateOptions{}))
+
+	// A bare pod and a Deployment running as a service account of their own (pullsecret_route_test.go).
+	createCustomServiceAccountApp(ctx, t, c, ns, img("db:latest"))
 
 	// Deployment -> ReplicaSet -> pod.
 	webLabels := map[string]string{"app": "web"}
@@ -266,9 +270,11 @@ func createSampleApp(ctx context.Context, t *testing.T, c *Cluster, ns string) *
 			ExternalIPs: []string{"192.0.2.10"}, Ports: []corev1.ServicePort{{Name: "http", Port: 80}}},
 	}, metav1.CreateOptions{}))
 
-	// Routes: a generated host, and a custom host that still carries the generated annotation.
-	s := &sample{GeneratedHost: fmt.Sprintf("generated-%s.%s", ns, c.AppsDomain), CustomHost: "shop.example.com"}
-	for _, r := range []struct{ name, host string }{{"generated", s.GeneratedHost}, {"custom", s.CustomHost}} {
+	// Routes: a generated host, and two custom hosts that still carry the generated annotation,
+	// one of them of the generated <name>-<ns>. form on another domain.
+	s := &sample{GeneratedHost: fmt.Sprintf("generated-%s.%s", ns, c.AppsDomain), CustomHost: "shop.example.com",
+		CustomFormHost: fmt.Sprintf("%s-%s.shop.example.com", routeCustomForm, ns)}
+	for _, r := range []struct{ name, host string }{{"generated", s.GeneratedHost}, {"custom", s.CustomHost}, {routeCustomForm, s.CustomFormHost}} {
 		createU(ctx, t, c, routesGVR, ns, map[string]any{
 			"apiVersion": "route.openshift.io/v1", "kind": "Route",
 			"metadata": map[string]any{"name": r.name, "annotations": map[string]any{annHostGenerated: "true"}},
@@ -319,33 +325,35 @@ func createSampleApp(ctx context.Context, t *testing.T, c *Cluster, ns string) *
 	return s
 }
 
-// prepareDestination does on B what OpenShift 4.16+ does for a new namespace before the restore
-// runs (no controller does it here): the namespace, service account builder and the dockercfg
-// secret the destination minted for it, linked both ways. It returns that secret's name.
-func prepareDestination(ctx context.Context, t *testing.T, c *Cluster, ns string) string {
+// prepareDestination does on B what OpenShift 4.16+ does before a restored workload runs (no
+// controller does it here): the namespace, and for each service account whose pull secret the
+// sample references, the account and the dockercfg secret the destination minted for it, linked
+// both ways. OpenShift creates builder in every new namespace; db is created by the restore and
+// its secret minted right after, here both exist before and Velero merges the backed-up account
+// into the one on B. It returns the minted secrets' names by service account.
+func prepareDestination(ctx context.Context, t *testing.T, c *Cluster, ns string) map[string]string {
 	t.Helper()
 	core := c.Kube.CoreV1()
 	if _, err := core.Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatalf("%s: %v", c, err)
 	}
 	const letters = "bcdfghjklmnpqrstvwxz2456789"
-	suffix := make([]byte, 5)
-	for i := range suffix {
-		suffix[i] = letters[rand.Intn(len(letters))]
-	}
-	minted := saBuilder + "-dockercfg-" + string(suffix)
-	sa, err := core.ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: saBuilder,
-		Annotations: map[string]string{"openshift.io/internal-registry-pull-secret-ref": minted}}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("%s: %v", c, err)
-	}
-	if _, err := core.Secrets(ns).Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: minted,
-			Annotations:     map[string]string{"openshift.io/internal-registry-auth-token.service-account": saBuilder},
-			OwnerReferences: ownerRef("v1", "ServiceAccount", saBuilder, sa.UID)},
-		Type: corev1.SecretTypeDockercfg, Data: map[string][]byte{corev1.DockerConfigKey: []byte("{}")},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("%s: %v", c, err)
+	minted := map[string]string{}
+	for _, account := range []string{saBuilder, saDB} {
+		suffix := make([]byte, 5)
+		for i := range suffix {
+			suffix[i] = letters[rand.Intn(len(letters))]
+		}
+		name := account + "-dockercfg-" + string(suffix)
+		sa, err := core.ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: account,
+			Annotations: map[string]string{annPullSecretRef: name}}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatalf("%s: %v", c, err)
+		}
+		if _, err := core.Secrets(ns).Create(ctx, generatedPullSecret(name, sa), metav1.CreateOptions{}); err != nil {
+			t.Fatalf("%s: %v", c, err)
+		}
+		minted[account] = name
 	}
 	return minted
 }

@@ -27,6 +27,8 @@ type tableRow struct {
 var changeRows = []tableRow{
 	{"pod image", podsGVR, barePodName, []string{"spec", "containers", "0", "image"}},
 	{"pod pull secrets", podsGVR, barePodName, []string{"spec", "imagePullSecrets", "*name"}},
+	{"pod db (SA db) pull secrets", podsGVR, dbPodName, []string{"spec", "imagePullSecrets", "*name"}},
+	{"Deployment db (SA db) pull secrets", gvr("apps", "v1", "deployments"), dbDeployName, []string{"spec", "template", "spec", "imagePullSecrets", "*name"}},
 	{"DC image", deploymentConfigsGVR, dcName, []string{"spec", "template", "spec", "containers", "0", "image"}},
 	{"DC trigger namespace", deploymentConfigsGVR, dcName, []string{"spec", "triggers", "1", "imageChangeParams", "from", "namespace"}},
 	{"ReplicaSet image", replicaSetsGVR, rsName, []string{"spec", "template", "spec", "containers", "0", "image"}},
@@ -38,6 +40,7 @@ var changeRows = []tableRow{
 	{"Deployment images image", gvr("apps", "v1", "deployments"), imagesWorkload, []string{"spec", "template", "spec", "containers", "0", "image"}},
 	{"route generated host", routesGVR, "generated", []string{"spec", "host"}},
 	{"route custom host", routesGVR, "custom", []string{"spec", "host"}},
+	{"route custom host of generated form", routesGVR, routeCustomForm, []string{"spec", "host"}},
 	{"service lb externalIPs", gvr("", "v1", "services"), lbServiceName, []string{"spec", "externalIPs"}},
 	{"HPA target apiVersion", hpaGVR, hpaName, []string{"spec", "scaleTargetRef", "apiVersion"}},
 	{"SA app secrets", gvr("", "v1", "serviceaccounts"), saApp, []string{"secrets", "*name"}},
