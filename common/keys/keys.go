@@ -65,6 +65,18 @@ const (
 	VeleroInitRestoreHookImage   = "init.hook.restore.velero.io/container-image"
 )
 
+// Keys OADP's plugin (openshift/openshift-velero-plugin) writes on a DeploymentConfig at backup,
+// read so a DC it backed up is restored consistently with its pods: whether the DC's live pods had
+// volumes Velero could back up (any, not only those it did), whether they had restore hook
+// annotations, and the labels of one pod in selector form ("k=v,k2=v2"; empty: no pods).
+// IncludesDMFix marks the backups that carry the other three.
+const (
+	OADPIncludesDMFix      = "oadp.openshift.io/includes-dm-dc-fix"
+	OADPPodsHaveVolumes    = "oadp.openshift.io/pods-have-volumes"
+	OADPHasPodRestoreHooks = "oadp.openshift.io/has-pod-restore-hooks"
+	OADPPodLabels          = "oadp.openshift.io/pod-labels"
+)
+
 // Keys this project writes.
 const (
 	// PluginConfigLabel, with VeleroPluginConfigLabel, selects this project's plugin ConfigMap.
@@ -72,7 +84,9 @@ const (
 	// PausedOwnerRef marks an RC whose DeploymentConfig was paused at backup: such an RC is restored.
 	PausedOwnerRef = "openshift.io/paused-owner-ref"
 	// DCPodsHaveVolumeBackups, DCPodsHaveRestoreHooks and DCPodLabels are written on a
-	// DeploymentConfig at backup so the restore can decide whether its pods must be restored.
+	// DeploymentConfig at backup from its live pods: whether they had volumes to back up, restore
+	// hook annotations, and the newest pod's labels (JSON; absent: no pods). The restore reads the
+	// last two; the first only when it cannot list the backup's PodVolumeBackups.
 	DCPodsHaveVolumeBackups = "openshift.io/dc-pods-volume-backups"
 	DCPodsHaveRestoreHooks  = "openshift.io/dc-pods-restore-hooks"
 	DCPodLabels             = "openshift.io/dc-pod-labels"

@@ -1,7 +1,11 @@
 // Package restorehooks answers one question for the pod and DeploymentConfig restore actions:
-// must this pod be restored by itself even though a controller owns it? It must when Velero has
-// pod volume data to put back into it (file-system backup) or restore hooks to run in it: a pod
-// the controller re-creates gets neither.
+// is a controller-owned pod restored by itself? It is when Velero has pod volume data to put back
+// into it (a PodVolumeBackup of the restored backup with a snapshot) or restore hooks to run in it:
+// a pod the controller re-creates gets neither. Both actions decide through Checker.Decide from
+// the same evidence, so a DeploymentConfig is scaled to 0 exactly when one of its pods is restored
+// (and detached from it): the pod restore from the backed-up pod (PodOf), the DC restore, which
+// never sees the pods, from their names in the PodVolumeBackups and what the DC backup recorded
+// about them (DeploymentConfigPods).
 //
 // Hook matching follows Velero's own (internal/hook in the velero module): annotations on the pod
 // win; otherwise a Restore.spec.hooks.resources entry applies when its namespace filter accepts the
@@ -14,6 +18,8 @@ package restorehooks
 import (
 	"context"
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
@@ -29,6 +35,7 @@ import (
 
 	"github.com/velero-openshift/plugins/common/keys"
 	"github.com/velero-openshift/plugins/common/opcache"
+	"github.com/velero-openshift/plugins/common/retry"
 )
 
 // PodVolumeBackups is Velero's PodVolumeBackup resource.
@@ -92,83 +99,122 @@ func hasHook(hooks []velerov1.RestoreResourceHook) bool {
 	return false
 }
 
-// ForLabels decides for a pod known only by its destination namespace and labels (the
-// DeploymentConfig restore, from the labels recorded at backup): only Restore hook specs can apply.
-func ForLabels(restore *velerov1.Restore, namespace string, podLabels map[string]string) (Reasons, error) {
-	name, ok, err := SpecHook(restore, namespace, podLabels)
-	if err != nil || !ok {
-		return Reasons{}, err
-	}
-	return Reasons{Hooks: true, Detail: fmt.Sprintf("restore hook spec %q", name)}, nil
+// Pods are the backed-up pods one decision is about: one pod (PodOf), or the pods of one
+// DeploymentConfig (DeploymentConfigPods).
+type Pods struct {
+	// Namespace is the pods' namespace in the backup; Named tells the pods' names apart from
+	// others' in the PodVolumeBackups of that namespace.
+	Namespace string
+	Named     func(podName string) bool
+	// Labels are matched against the Restore's hook specs; nil: no pod is known to match with.
+	Labels map[string]string
+	// HookAnnotations: a pod carries restore hook annotations.
+	HookAnnotations bool
+	// NonRestorable tells the volumes Velero restores nothing into (projected, downwardAPI).
+	NonRestorable func(volume string) bool
+	// Fallback is what the backed-up item says about volumes to restore, read only when
+	// PodVolumeBackups cannot be listed (no client): empty when it says none.
+	Fallback string
 }
 
-// Checker decides for whole pods. It lists the Restore's PodVolumeBackups once per restore.
+// PodOf describes one pod as backed up (read it from the item in the backup: labels and
+// annotations as they were).
+func PodOf(pod *unstructured.Unstructured) Pods {
+	annotations := pod.GetAnnotations()
+	podLabels := pod.GetLabels()
+	if podLabels == nil {
+		podLabels = map[string]string{} // a known pod without labels still matches selector-less hook specs
+	}
+	name := pod.GetName()
+	p := Pods{
+		Namespace:       pod.GetNamespace(),
+		Named:           func(n string) bool { return n == name },
+		Labels:          podLabels,
+		HookAnnotations: HasHookAnnotations(annotations),
+		NonRestorable:   nonRestorable(pod.Object, "spec", "volumes"),
+	}
+	if HasVolumeAnnotation(annotations) {
+		p.Fallback = "annotation " + keys.VeleroBackupVolumes
+	}
+	return p
+}
+
+// Checker decides for pods. It lists the Restore's PodVolumeBackups once per restore.
 type Checker struct {
 	client  dynamic.Interface
 	timeout time.Duration
+	policy  retry.Policy
 
 	cache opcache.Cache[pvbIndex]
 }
 
-// pvbIndex maps "namespace/name" of a backed-up pod to its PodVolumeBackups.
-type pvbIndex map[string][]volumeBackup
+// pvbIndex maps the namespace and name of a backed-up pod to its PodVolumeBackups.
+type pvbIndex map[string]map[string][]volumeBackup
 
 type volumeBackup struct {
 	volume     string
 	snapshotID string
 }
 
-// NewChecker returns a Checker listing PodVolumeBackups through client (may be nil: then only
-// annotations and hooks are considered).
+// NewChecker returns a Checker listing PodVolumeBackups through client (may be nil: then what the
+// backed-up items say about volumes stands in for them).
 func NewChecker(client dynamic.Interface) *Checker {
-	return &Checker{client: client, timeout: 30 * time.Second}
+	return &Checker{client: client, timeout: 30 * time.Second, policy: retry.Default()}
 }
 
-// Pod decides for pod as backed up (read it from the item in the backup: labels and annotations
-// as they were) restored into targetNamespace. Cheap tests come first; PodVolumeBackups are only
-// listed when annotations and hooks do not already decide.
+// Pod decides for pod as backed up, restored into targetNamespace.
 func (c *Checker) Pod(ctx context.Context, restore *velerov1.Restore, pod *unstructured.Unstructured, targetNamespace string) (Reasons, error) {
-	annotations := pod.GetAnnotations()
-	if HasVolumeAnnotation(annotations) {
-		return Reasons{Volumes: true, Detail: "annotation " + keys.VeleroBackupVolumes}, nil
-	}
-	if HasHookAnnotations(annotations) {
+	return c.Decide(ctx, restore, targetNamespace, PodOf(pod))
+}
+
+// Decide tells whether Velero restores volume data into, or runs restore hooks in, any of pods
+// restored into targetNamespace. Cheap tests come first; PodVolumeBackups are only listed when
+// hooks do not already decide. A PodVolumeBackup counts like Velero's restore counts it: one with
+// a snapshot, of a volume that is not projected or downwardAPI.
+func (c *Checker) Decide(ctx context.Context, restore *velerov1.Restore, targetNamespace string, pods Pods) (Reasons, error) {
+	if pods.HookAnnotations {
 		return Reasons{Hooks: true, Detail: "restore hook annotations"}, nil
 	}
-	r, err := ForLabels(restore, targetNamespace, pod.GetLabels())
-	if err != nil || r.Any() {
-		return r, err
+	if pods.Labels != nil {
+		name, ok, err := SpecHook(restore, targetNamespace, pods.Labels)
+		if err != nil {
+			return Reasons{}, err
+		}
+		if ok {
+			return Reasons{Hooks: true, Detail: fmt.Sprintf("restore hook spec %q", name)}, nil
+		}
 	}
-	vols, err := c.VolumeBackups(ctx, restore, pod)
-	if err != nil || len(vols) == 0 {
-		return Reasons{}, err
-	}
-	return Reasons{Volumes: true, Detail: fmt.Sprintf("pod volume backups of %v", vols)}, nil
-}
-
-// VolumeBackups returns the volumes of pod (in its backed-up namespace) that Velero restores from
-// PodVolumeBackups: like Velero, entries without a snapshot and volumes from projected or
-// downwardAPI sources are left out, since nothing is restored for them.
-func (c *Checker) VolumeBackups(ctx context.Context, restore *velerov1.Restore, pod *unstructured.Unstructured) ([]string, error) {
 	if c == nil || c.client == nil || restore == nil {
-		return nil, nil
+		if pods.Fallback != "" {
+			return Reasons{Volumes: true, Detail: pods.Fallback + " (PodVolumeBackups not listed)"}, nil
+		}
+		return Reasons{}, nil
 	}
 	idx, err := c.index(ctx, restore)
 	if err != nil {
-		return nil, err
+		return Reasons{}, err
 	}
-	pvbs := idx[pod.GetNamespace()+"/"+pod.GetName()]
-	if len(pvbs) == 0 {
-		return nil, nil
-	}
-	skip := nonRestorableVolumes(pod)
-	var out []string
-	for _, b := range pvbs {
-		if b.snapshotID != "" && !skip[b.volume] {
-			out = append(out, b.volume)
+	byPod := idx[pods.Namespace]
+	names := make([]string, 0, len(byPod))
+	for name := range byPod {
+		if pods.Named != nil && pods.Named(name) {
+			names = append(names, name)
 		}
 	}
-	return out, nil
+	sort.Strings(names)
+	for _, name := range names {
+		var vols []string
+		for _, b := range byPod[name] {
+			if b.snapshotID != "" && (pods.NonRestorable == nil || !pods.NonRestorable(b.volume)) {
+				vols = append(vols, b.volume)
+			}
+		}
+		if len(vols) > 0 {
+			sort.Strings(vols)
+			return Reasons{Volumes: true, Detail: fmt.Sprintf("pod volume backups of pod %s (volumes %s)", name, strings.Join(vols, ", "))}, nil
+		}
+	}
+	return Reasons{}, nil
 }
 
 // index returns the restore's PodVolumeBackups, listing them on first use. A failed list is not
@@ -177,9 +223,27 @@ func (c *Checker) index(ctx context.Context, restore *velerov1.Restore) (pvbInde
 	return c.cache.Get(opcache.Op(restore), "", func() (pvbIndex, error) { return c.list(ctx, restore) })
 }
 
+// list lists the PodVolumeBackups of the restore's backup, trying a quick failure again within the
+// call as the retry policy says.
 func (c *Checker) list(ctx context.Context, restore *velerov1.Restore) (pvbIndex, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	for attempt := 1; ; attempt++ {
+		idx, err := c.listOnce(ctx, restore)
+		if err == nil {
+			return idx, nil
+		}
+		if !c.policy.Again(ctx, attempt, err) {
+			tries := ""
+			if attempt > 1 {
+				tries = fmt.Sprintf(" (%d attempts)", attempt)
+			}
+			return nil, fmt.Errorf("listing PodVolumeBackups of backup %s in %s%s: %w", restore.Spec.BackupName, restore.Namespace, tries, err)
+		}
+	}
+}
+
+func (c *Checker) listOnce(ctx context.Context, restore *velerov1.Restore) (pvbIndex, error) {
 	idx := pvbIndex{}
 	opts := metav1.ListOptions{
 		// Velero labels with a shortened, hashed name when the backup name is too long for a label.
@@ -192,7 +256,7 @@ func (c *Checker) list(ctx context.Context, restore *velerov1.Restore) (pvbIndex
 			return idx, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("listing PodVolumeBackups of backup %s in %s: %w", restore.Spec.BackupName, restore.Namespace, err)
+			return nil, err
 		}
 		for _, item := range list.Items {
 			ns, _, _ := unstructured.NestedString(item.Object, "spec", "pod", "namespace")
@@ -202,8 +266,10 @@ func (c *Checker) list(ctx context.Context, restore *velerov1.Restore) (pvbIndex
 			if name == "" || vol == "" {
 				continue
 			}
-			k := ns + "/" + name
-			idx[k] = append(idx[k], volumeBackup{volume: vol, snapshotID: snap})
+			if idx[ns] == nil {
+				idx[ns] = map[string][]volumeBackup{}
+			}
+			idx[ns][name] = append(idx[ns][name], volumeBackup{volume: vol, snapshotID: snap})
 		}
 		if list.GetContinue() == "" {
 			return idx, nil
@@ -212,11 +278,11 @@ func (c *Checker) list(ctx context.Context, restore *velerov1.Restore) (pvbIndex
 	}
 }
 
-// nonRestorableVolumes names the pod's projected and downwardAPI volumes.
-func nonRestorableVolumes(pod *unstructured.Unstructured) map[string]bool {
-	v, _, _ := unstructured.NestedFieldNoCopy(pod.Object, "spec", "volumes")
+// nonRestorable tells the projected and downwardAPI volumes of the volume list at path in obj.
+func nonRestorable(obj map[string]any, path ...string) func(volume string) bool {
+	v, _, _ := unstructured.NestedFieldNoCopy(obj, path...)
 	vols, _ := v.([]any)
-	out := map[string]bool{}
+	names := map[string]bool{}
 	for _, v := range vols {
 		m, ok := v.(map[string]any)
 		if !ok {
@@ -224,8 +290,8 @@ func nonRestorableVolumes(pod *unstructured.Unstructured) map[string]bool {
 		}
 		name, _ := m["name"].(string)
 		if m["projected"] != nil || m["downwardAPI"] != nil {
-			out[name] = true
+			names[name] = true
 		}
 	}
-	return out
+	return func(volume string) bool { return names[volume] }
 }

@@ -1,4 +1,4 @@
-package restorehooks
+package restorehooks_test
 
 import (
 	"context"
@@ -7,15 +7,17 @@ import (
 	"testing"
 
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/velero-openshift/plugins/common/action/actiontest"
 	"github.com/velero-openshift/plugins/common/keys"
+	"github.com/velero-openshift/plugins/common/restorehooks"
+	"github.com/velero-openshift/plugins/common/retry/retrytest"
 )
 
 var execHook = []velerov1.RestoreResourceHook{{Exec: &velerov1.ExecRestoreHook{Command: []string{"true"}}}}
@@ -57,7 +59,7 @@ func TestSpecHook(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			name, got, err := SpecHook(restoreWith(tt.spec), tt.ns, tt.labels)
+			name, got, err := restorehooks.SpecHook(restoreWith(tt.spec), tt.ns, tt.labels)
 			if tt.wantErr != "" {
 				actiontest.ErrorNames(t, err, tt.wantErr, tt.spec.Name)
 				return
@@ -77,14 +79,14 @@ func TestSpecHookFirstApplicableAndNil(t *testing.T) {
 		velerov1.RestoreResourceHookSpec{Name: "a", IncludedNamespaces: []string{"x"}, PostHooks: execHook},
 		velerov1.RestoreResourceHookSpec{Name: "b", PostHooks: execHook},
 	)
-	if name, ok, _ := SpecHook(r, "app", nil); !ok || name != "b" {
+	if name, ok, _ := restorehooks.SpecHook(r, "app", nil); !ok || name != "b" {
 		t.Fatalf("got %q %v, want b", name, ok)
 	}
-	if _, ok, err := SpecHook(nil, "app", nil); ok || err != nil {
+	if _, ok, err := restorehooks.SpecHook(nil, "app", nil); ok || err != nil {
 		t.Fatalf("nil restore: %v %v", ok, err)
 	}
-	if r, err := ForLabels(restoreWith(), "app", map[string]string{"a": "b"}); r.Any() || err != nil {
-		t.Fatalf("no hooks: %+v %v", r, err)
+	if _, ok, err := restorehooks.SpecHook(restoreWith(), "app", map[string]string{"a": "b"}); ok || err != nil {
+		t.Fatalf("no hook specs: %v %v", ok, err)
 	}
 }
 
@@ -101,8 +103,8 @@ func TestAnnotations(t *testing.T) {
 		{map[string]string{keys.VeleroInitRestoreHookImage: ""}, false, false},
 	}
 	for _, tt := range tests {
-		if HasVolumeAnnotation(tt.ann) != tt.vols || HasHookAnnotations(tt.ann) != tt.hooks {
-			t.Errorf("%v: volumes %v hooks %v, want %v %v", tt.ann, HasVolumeAnnotation(tt.ann), HasHookAnnotations(tt.ann), tt.vols, tt.hooks)
+		if restorehooks.HasVolumeAnnotation(tt.ann) != tt.vols || restorehooks.HasHookAnnotations(tt.ann) != tt.hooks {
+			t.Errorf("%v: volumes %v hooks %v, want %v %v", tt.ann, restorehooks.HasVolumeAnnotation(tt.ann), restorehooks.HasHookAnnotations(tt.ann), tt.vols, tt.hooks)
 		}
 	}
 }
@@ -120,8 +122,7 @@ func pvb(name, backup, podNS, pod, volume, snapshot string) *unstructured.Unstru
 }
 
 func fakeDynamic(objs ...runtime.Object) *dynamicfake.FakeDynamicClient {
-	return dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
-		map[schema.GroupVersionResource]string{PodVolumeBackups: "PodVolumeBackupList"}, objs...)
+	return actiontest.PodVolumeBackups(objs...)
 }
 
 func pod(ns, name string, annotations, labels map[string]string, volumes ...map[string]any) *unstructured.Unstructured {
@@ -158,35 +159,35 @@ func TestCheckerPod(t *testing.T) {
 		pvbs      []runtime.Object
 		pod       *unstructured.Unstructured
 		target    string
-		want      Reasons
+		want      restorehooks.Reasons
 		wantLists int
 	}{
-		{"plain owned pod", restoreWith(), nil, pod("app", "web-1", nil, nil), "app", Reasons{}, 1},
-		{"volume annotation", restoreWith(), nil, pod("app", "web-1", map[string]string{keys.VeleroBackupVolumes: "data"}, nil), "app", Reasons{Volumes: true}, 0},
-		{"hook annotation", restoreWith(), nil, pod("app", "web-1", map[string]string{keys.VeleroPostRestoreHookCommand: "true"}, nil), "app", Reasons{Hooks: true}, 0},
+		{"plain owned pod", restoreWith(), nil, pod("app", "web-1", nil, nil), "app", restorehooks.Reasons{}, 1},
+		{"volume annotation without a pod volume backup", restoreWith(), nil, pod("app", "web-1", map[string]string{keys.VeleroBackupVolumes: "data"}, nil), "app", restorehooks.Reasons{}, 1},
+		{"hook annotation", restoreWith(), nil, pod("app", "web-1", map[string]string{keys.VeleroPostRestoreHookCommand: "true"}, nil), "app", restorehooks.Reasons{Hooks: true}, 0},
 		{"spec hook on destination namespace", restoreWith(velerov1.RestoreResourceHookSpec{Name: "h", IncludedNamespaces: []string{"app-copy"}, PostHooks: execHook}),
-			nil, pod("app", "web-1", nil, nil), "app-copy", Reasons{Hooks: true}, 0},
+			nil, pod("app", "web-1", nil, nil), "app-copy", restorehooks.Reasons{Hooks: true}, 0},
 		{"spec hook names source namespace only", restoreWith(velerov1.RestoreResourceHookSpec{Name: "h", IncludedNamespaces: []string{"app"}, PostHooks: execHook}),
-			nil, pod("app", "web-1", nil, nil), "app-copy", Reasons{}, 1},
+			nil, pod("app", "web-1", nil, nil), "app-copy", restorehooks.Reasons{}, 1},
 		{"pvb of this pod", restoreWith(), []runtime.Object{pvb("p1", "b1", "app", "web-1", "data", "snap1")},
-			pod("app", "web-1", nil, nil, pvcVol), "app-copy", Reasons{Volumes: true}, 1},
+			pod("app", "web-1", nil, nil, pvcVol), "app-copy", restorehooks.Reasons{Volumes: true}, 1},
 		{"pvb of another pod", restoreWith(), []runtime.Object{pvb("p1", "b1", "app", "web-2", "data", "snap1")},
-			pod("app", "web-1", nil, nil, pvcVol), "app", Reasons{}, 1},
+			pod("app", "web-1", nil, nil, pvcVol), "app", restorehooks.Reasons{}, 1},
 		{"pvb same name other namespace", restoreWith(), []runtime.Object{pvb("p1", "b1", "other", "web-1", "data", "snap1")},
-			pod("app", "web-1", nil, nil, pvcVol), "app", Reasons{}, 1},
+			pod("app", "web-1", nil, nil, pvcVol), "app", restorehooks.Reasons{}, 1},
 		{"pvb of another backup", restoreWith(), []runtime.Object{pvb("p1", "b2", "app", "web-1", "data", "snap1")},
-			pod("app", "web-1", nil, nil, pvcVol), "app", Reasons{}, 1},
+			pod("app", "web-1", nil, nil, pvcVol), "app", restorehooks.Reasons{}, 1},
 		{"pvb without snapshot", restoreWith(), []runtime.Object{pvb("p1", "b1", "app", "web-1", "data", "")},
-			pod("app", "web-1", nil, nil, pvcVol), "app", Reasons{}, 1},
+			pod("app", "web-1", nil, nil, pvcVol), "app", restorehooks.Reasons{}, 1},
 		{"pvb of projected volume", restoreWith(), []runtime.Object{pvb("p1", "b1", "app", "web-1", "proj", "snap1")},
-			pod("app", "web-1", nil, nil, projVol), "app", Reasons{}, 1},
+			pod("app", "web-1", nil, nil, projVol), "app", restorehooks.Reasons{}, 1},
 		{"long backup name uses velero's label value", func() *velerov1.Restore { r := restoreWith(); r.Spec.BackupName = longBackup; return r }(),
-			[]runtime.Object{pvb("p1", longBackup[:57]+"b94440", "app", "web-1", "data", "snap1")}, pod("app", "web-1", nil, nil, pvcVol), "app", Reasons{Volumes: true}, 1},
+			[]runtime.Object{pvb("p1", longBackup[:57]+"b94440", "app", "web-1", "data", "snap1")}, pod("app", "web-1", nil, nil, pvcVol), "app", restorehooks.Reasons{Volumes: true}, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			client := fakeDynamic(tt.pvbs...)
-			c := NewChecker(client)
+			c := restorehooks.NewChecker(client)
 			got, err := c.Pod(context.Background(), tt.restore, tt.pod, tt.target)
 			if err != nil {
 				t.Fatal(err)
@@ -210,7 +211,7 @@ func TestLongBackupLabelValue(t *testing.T) {
 	r := restoreWith()
 	r.Spec.BackupName = name
 	client := fakeDynamic()
-	if _, err := NewChecker(client).VolumeBackups(context.Background(), r, pod("app", "x", nil, nil)); err != nil {
+	if _, err := restorehooks.NewChecker(client).Pod(context.Background(), r, pod("app", "x", nil, nil), "app"); err != nil {
 		t.Fatal(err)
 	}
 	sel := client.Actions()[0].(k8stesting.ListAction).GetListRestrictions().Labels.String()
@@ -224,7 +225,7 @@ func TestLongBackupLabelValue(t *testing.T) {
 
 func TestCheckerListsOncePerRestore(t *testing.T) {
 	client := fakeDynamic(pvb("p1", "b1", "app", "web-1", "data", "s"), pvb("p2", "b1", "app", "web-2", "data", "s"))
-	c := NewChecker(client)
+	c := restorehooks.NewChecker(client)
 	ctx := context.Background()
 	r1 := restoreWith()
 	for _, name := range []string{"web-1", "web-2", "web-3", "web-1"} {
@@ -243,30 +244,33 @@ func TestCheckerListsOncePerRestore(t *testing.T) {
 	}
 }
 
+// A failed list is never cached: a quick failure is tried again within the call (the second
+// attempt answers here), a lasting one is an error naming what failed, and the next call lists
+// again.
 func TestCheckerListErrors(t *testing.T) {
-	client := fakeDynamic()
-	calls := 0
-	client.PrependReactor("list", "podvolumebackups", func(k8stesting.Action) (bool, runtime.Object, error) {
-		calls++
-		if calls == 1 {
-			return true, nil, errors.New("apiserver unavailable")
-		}
-		return false, nil, nil
-	})
-	c := NewChecker(client)
+	client := fakeDynamic(pvb("p1", "b1", "app", "web-1", "data", "snap1"))
+	internal := apierrors.NewInternalError(errors.New("etcdserver: leader changed"))
+	calls := retrytest.FailFirst(&client.Fake, "list", "podvolumebackups", internal, internal, internal, internal)
+	c := restorehooks.NewChecker(client)
 	_, err := c.Pod(context.Background(), restoreWith(), pod("app", "web-1", nil, nil), "app")
-	if err == nil || !strings.Contains(err.Error(), "PodVolumeBackups") {
-		t.Fatalf("err = %v", err)
+	if err == nil || !strings.Contains(err.Error(), "listing PodVolumeBackups of backup b1") || !strings.Contains(err.Error(), "3 attempts") || *calls != 3 {
+		t.Fatalf("err = %v after %d calls; want the list named, after 3", err, *calls)
 	}
-	// A failure is not cached: the next item tries again and succeeds.
-	if _, err := c.Pod(context.Background(), restoreWith(), pod("app", "web-1", nil, nil), "app"); err != nil || calls != 2 {
-		t.Fatalf("retry: err %v calls %d", err, calls)
+	got, err := c.Pod(context.Background(), restoreWith(), pod("app", "web-1", nil, nil), "app")
+	if err != nil || !got.Volumes || *calls != 5 {
+		t.Fatalf("next call: %+v, %v after %d calls; want the volumes, after 5", got, err, *calls)
 	}
 }
 
+// Without a client to list PodVolumeBackups, what the backed-up pod says about volumes stands in.
 func TestCheckerNilClient(t *testing.T) {
-	got, err := NewChecker(nil).Pod(context.Background(), restoreWith(), pod("app", "web-1", nil, nil), "app")
+	c := restorehooks.NewChecker(nil)
+	got, err := c.Pod(context.Background(), restoreWith(), pod("app", "web-1", nil, nil), "app")
 	if err != nil || got.Any() {
 		t.Fatalf("%+v %v", got, err)
+	}
+	got, err = c.Pod(context.Background(), restoreWith(), pod("app", "web-1", map[string]string{keys.VeleroBackupVolumes: "data"}, nil), "app")
+	if err != nil || !got.Volumes || !strings.Contains(got.Detail, keys.VeleroBackupVolumes) {
+		t.Fatalf("volume annotation without a client: %+v %v", got, err)
 	}
 }

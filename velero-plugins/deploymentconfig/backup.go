@@ -1,8 +1,9 @@
-// Package deploymentconfig backs up and restores DeploymentConfigs. At backup it records whether
-// the DC's pods carry volumes to restore or restore hooks, and their labels, so the restore can tell
-// (without the backup at hand) that those pods will be restored by themselves; the restore then
-// scales the DC to 0 so it does not run a second set of pods beside them, and rewrites images and
-// image-change triggers for the destination.
+// Package deploymentconfig backs up and restores DeploymentConfigs. At backup it records what the
+// restore cannot see about the DC's live pods: restore hook annotations, labels (for the Restore's
+// hook specs) and whether they have volumes. At restore, the DC is scaled to 0 exactly when the pod
+// restore restores one of its pods by itself (PodVolumeBackups of the backup, restore hooks: one
+// decision, common/restorehooks), so it does not run a second set of pods beside them; images and
+// image-change triggers are rewritten for the destination.
 package deploymentconfig
 
 import (
@@ -48,7 +49,16 @@ func Registrations() []action.Registration {
 			}
 			return NewBackup(env, kube.CoreV1()), nil
 		}},
-		action.ItemRestoreRegistration(RestoreName, restore, Resource),
+		{Name: RestoreName, Kind: action.KindRestore, New: func(env action.Env) (any, error) {
+			if env.Clients == nil {
+				return nil, fmt.Errorf("no API clients")
+			}
+			dyn, err := env.Clients.Dynamic()
+			if err != nil {
+				return nil, err
+			}
+			return NewRestore(env, dyn), nil
+		}},
 	}
 }
 
@@ -84,7 +94,8 @@ func (b *Backup) AppliesTo() (velero.ResourceSelector, error) { return action.Re
 // pod opted them into file-system backup, or when the Backup backs up pod volumes by default and a
 // pod has a volume Velero would back up that way (Velero's own rule: anything but hostPath,
 // secret, configMap, projected, downwardAPI, default-token and opted-out volumes; emptyDir and PVCs
-// count). Velero volume policies are not evaluated.
+// count). Velero volume policies are not evaluated: the restore goes by the PodVolumeBackups and
+// reads the volumes key only when it cannot list them.
 func (b *Backup) Execute(item runtime.Unstructured, backup *velerov1.Backup) (runtime.Unstructured, []velero.ResourceIdentifier, error) {
 	bi, err := b.env.BackupItem(item, backup)
 	if err != nil {

@@ -75,7 +75,8 @@ func decode(tb testing.TB, data string) *unstructured.Unstructured {
 // BenchmarkRestoreExecute measures one DC through the guarded restore action as Velero calls it.
 func BenchmarkRestoreExecute(b *testing.B) {
 	restore := actiontest.Restore(map[string]string{"app": "app-copy", "shared": "shared-copy"})
-	out := actiontest.BenchmarkRestore(b, restoreReg(), actiontest.Env(), decode(b, benchDC), restore)
+	reg := restoreRegWith(actiontest.PodVolumeBackup("other", "db-1-q8zrt", "data", "snap-1"), actiontest.PodVolumeBackup("app", "web-7-x7k2p", "data", "snap-2"))
+	out := actiontest.BenchmarkRestore(b, reg, actiontest.Env(), decode(b, benchDC), restore)
 	got, _ := action.Object(out.UpdatedItem)
 	if got.Object["spec"].(map[string]any)["replicas"] != int64(0) {
 		b.Fatal("benchmark DC not scaled down")

@@ -10,6 +10,7 @@ import (
 	"github.com/vmware-tanzu/velero/pkg/label"
 	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
 
 	"github.com/velero-openshift/plugins/common/action"
 	"github.com/velero-openshift/plugins/common/keys"
@@ -17,24 +18,55 @@ import (
 	"github.com/velero-openshift/plugins/common/restorehooks"
 )
 
-// restore prepares a DeploymentConfig for the destination.
+// Restore is the DeploymentConfig restore action.
+type Restore struct {
+	env  action.Env
+	pods *restorehooks.Checker
+}
+
+// NewRestore builds the action; pvbs lists Velero's PodVolumeBackups (nil: the DC backup's
+// records about volumes stand in for them).
+func NewRestore(env action.Env, pvbs dynamic.Interface) *Restore {
+	return &Restore{env: env, pods: restorehooks.NewChecker(pvbs)}
+}
+
+// AppliesTo selects DeploymentConfigs.
+func (r *Restore) AppliesTo() (velero.ResourceSelector, error) {
+	return action.Resources(Resource), nil
+}
+
+// Execute prepares a DeploymentConfig for the destination.
 //
-// It rewrites images and image-change triggers, swaps generated pull secrets and, when the DC's pods are restored by
-// themselves (volumes or hooks), scales the DC to 0 recording the original replicas and paused.
-func restore(ri *action.RestoreItem) (*velero.RestoreItemActionExecuteOutput, error) {
+// It rewrites images and image-change triggers, swaps generated pull secrets and, when the pod
+// restore restores any of the DC's pods by themselves (volume data or restore hooks: the same
+// decision, restorehooks.Checker.Decide), scales the DC to 0 recording the original replicas and
+// paused. The keys the backup recorded about the DC's pods are dropped: they describe the source.
+func (r *Restore) Execute(in *velero.RestoreItemActionExecuteInput) (*velero.RestoreItemActionExecuteOutput, error) {
+	ri, err := r.env.RestoreItem(in)
+	if err != nil {
+		return nil, err
+	}
+	ctx := context.Background()
 	if n, err := podspec.RewriteImages(ri.Obj, ri.Images); err != nil {
 		return nil, err
 	} else if n > 0 {
 		ri.Log.Infof("rewrote %d image reference(s) for the destination registry", n)
 	}
-	if err := ri.RenamePullSecrets(context.Background()); err != nil {
+	if err := ri.RenamePullSecrets(ctx); err != nil {
 		return nil, err
 	}
 	if err := remapTriggers(ri); err != nil {
 		return nil, err
 	}
-	reasons, err := podsRestoredAlone(ri, ri.FromBackup)
+	pods, err := restorehooks.DeploymentConfigPods(ri.FromBackup)
 	if err != nil {
+		return nil, err
+	}
+	reasons, err := r.pods.Decide(ctx, ri.Restore, ri.TargetNamespace, pods)
+	if err != nil {
+		return nil, err
+	}
+	if err := dropPodRecords(ri.Obj); err != nil {
 		return nil, err
 	}
 	if reasons.Any() {
@@ -44,6 +76,26 @@ func restore(ri *action.RestoreItem) (*velero.RestoreItemActionExecuteOutput, er
 		ri.Log.Infof("pods are restored by themselves (%s): DC scaled to 0, original values in %s / %s", reasons.Detail, keys.OriginalReplicas, keys.OriginalPaused)
 	}
 	return action.Keep(ri.Obj), nil
+}
+
+// podRecords are the keys a DC backup (this plugin's or OADP's) writes about the DC's pods.
+var podRecords = []string{keys.DCPodsHaveVolumeBackups, keys.DCPodsHaveRestoreHooks, keys.DCPodLabels,
+	keys.OADPIncludesDMFix, keys.OADPPodsHaveVolumes, keys.OADPHasPodRestoreHooks, keys.OADPPodLabels}
+
+// dropPodRecords removes podRecords from the restored DC: left on it, they would describe the
+// source's pods to a later backup taken with another plugin, which writes only its own.
+func dropPodRecords(obj *unstructured.Unstructured) error {
+	if meta, _ := obj.Object["metadata"].(map[string]any); meta == nil || meta["annotations"] == nil {
+		return nil
+	}
+	annotations, err := stringMap(obj, "annotations")
+	if err != nil {
+		return err
+	}
+	for _, k := range podRecords {
+		delete(annotations, k)
+	}
+	return nil
 }
 
 // remapTriggers moves each image-change trigger's from.namespace through the mapping of that
@@ -106,43 +158,6 @@ func remapTriggers(ri *action.RestoreItem) error {
 		}
 	}
 	return nil
-}
-
-// podsRestoredAlone tells whether the pod restore will restore this DC's pods by themselves:
-// recorded at backup (volumes, hook annotations), or a Restore hook spec selecting the recorded pod
-// labels in the destination namespace. For a DC backed up without the backup action, the pod
-// template's labels stand in for the pods'.
-func podsRestoredAlone(ri *action.RestoreItem, from *unstructured.Unstructured) (restorehooks.Reasons, error) {
-	a := from.GetAnnotations()
-	if a[keys.DCPodsHaveVolumeBackups] == "true" {
-		return restorehooks.Reasons{Volumes: true, Detail: "pods with volumes to restore at backup"}, nil
-	}
-	if a[keys.DCPodsHaveRestoreHooks] == "true" {
-		return restorehooks.Reasons{Hooks: true, Detail: "pods with restore hook annotations at backup"}, nil
-	}
-	var podLabels map[string]string
-	if raw, ok := a[keys.DCPodLabels]; ok {
-		if err := json.Unmarshal([]byte(raw), &podLabels); err != nil {
-			return restorehooks.Reasons{}, fmt.Errorf("metadata.annotations[%s]: not a JSON object of labels: %w", keys.DCPodLabels, err)
-		}
-	} else if _, recorded := a[keys.DCPodsHaveVolumeBackups]; recorded {
-		return restorehooks.Reasons{}, nil // recorded at backup: the DC had no pods
-	} else {
-		podLabels = templateLabels(from)
-	}
-	return restorehooks.ForLabels(ri.Restore, ri.TargetNamespace, podLabels)
-}
-
-// templateLabels are the labels the DC's pods get: its template's plus the deploymentconfig label.
-func templateLabels(dc *unstructured.Unstructured) map[string]string {
-	out := map[string]string{}
-	if l, _, err := unstructured.NestedStringMap(dc.Object, "spec", "template", "metadata", "labels"); err == nil {
-		for k, v := range l {
-			out[k] = v
-		}
-	}
-	out[keys.DeploymentConfigLabel] = dc.GetName()
-	return out
 }
 
 // scaleDown sets replicas 0 and paused false (so the DC controller also scales down any restored

@@ -9,6 +9,7 @@ import (
 	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/velero-openshift/plugins/common/action"
 	"github.com/velero-openshift/plugins/common/action/actiontest"
@@ -20,9 +21,14 @@ const (
 	dst = actiontest.DestinationRegistry
 )
 
-func restoreReg() action.Registration {
-	return Registrations()[1]
+// restoreRegIn is the restore action built with env, deciding from the given PodVolumeBackups of
+// the restored backup.
+func restoreRegIn(env action.Env, pvbs ...runtime.Object) action.Registration {
+	return actiontest.Registration(RestoreName, action.KindRestore, NewRestore(env, actiontest.PodVolumeBackups(pvbs...)))
 }
+
+// restoreReg is the restore action for a backup without PodVolumeBackups.
+func restoreReg() action.Registration { return restoreRegIn(actiontest.Env()) }
 
 // backedUpDC is a DC as the backup action left it, in namespace app.
 func backedUpDC(annotations map[string]string) *unstructured.Unstructured {
@@ -81,6 +87,10 @@ func TestRestoreRewritesImagesAndTriggers(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dc := backedUpDC(map[string]string{keys.DCPodsHaveVolumeBackups: "false", keys.DCPodsHaveRestoreHooks: "false"})
 			want := dc.DeepCopy()
+			a := want.GetAnnotations()
+			delete(a, keys.DCPodsHaveVolumeBackups) // records of the source's pods are dropped
+			delete(a, keys.DCPodsHaveRestoreHooks)
+			want.SetAnnotations(a)
 			want.Object["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)["containers"].([]any)[0].(map[string]any)["image"] = tt.image
 			triggerParams(want, 1)["from"].(map[string]any)["namespace"] = tt.shared
 			triggerParams(want, 1)["lastTriggeredImage"] = dst + "/" + tt.shared + "/web@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -126,7 +136,6 @@ func TestRestoreScalesDownWhenPodsRestoredAlone(t *testing.T) {
 		replicas    any
 		want        bool
 	}{
-		{"volumes recorded", recorded("true", "false", webLabels), actiontest.Restore(nil), int64(3), true},
 		{"hook annotations recorded", recorded("false", "true", webLabels), actiontest.Restore(nil), int64(3), true},
 		{"nothing recorded", recorded("false", "false", webLabels), actiontest.Restore(nil), int64(3), false},
 		{"hook spec selects recorded labels in target namespace", recorded("false", "false", webLabels),
@@ -138,8 +147,8 @@ func TestRestoreScalesDownWhenPodsRestoredAlone(t *testing.T) {
 		{"recorded without pods", recorded("false", "false", ""), hookRestore(nil, "", nil), int64(3), false},
 		{"not backed up by the backup action: template labels", nil,
 			hookRestore(nil, "app", map[string]string{keys.DeploymentConfigLabel: "web"}), int64(3), true},
-		{"already at zero", recorded("true", "false", webLabels), actiontest.Restore(nil), int64(0), false},
-		{"float replicas from a plain JSON decode", recorded("true", "false", webLabels), actiontest.Restore(nil), float64(2), true},
+		{"already at zero", recorded("false", "true", webLabels), actiontest.Restore(nil), int64(0), false},
+		{"float replicas from a plain JSON decode", recorded("false", "true", webLabels), actiontest.Restore(nil), float64(2), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -179,11 +188,11 @@ func TestRestoreScalesDownWhenPodsRestoredAlone(t *testing.T) {
 
 func TestRestoreReadsDecisionFromBackup(t *testing.T) {
 	// Another action may have changed the item's annotations; the decision uses the backed-up copy.
-	dc := backedUpDC(map[string]string{keys.DCPodsHaveVolumeBackups: "true"})
+	dc := backedUpDC(map[string]string{keys.DCPodsHaveVolumeBackups: "false", keys.DCPodsHaveRestoreHooks: "true"})
 	w, _ := action.Wrap(restoreReg(), actiontest.Env())
 	item := dc.DeepCopy()
 	a := item.GetAnnotations()
-	delete(a, keys.DCPodsHaveVolumeBackups)
+	delete(a, keys.DCPodsHaveRestoreHooks)
 	item.SetAnnotations(a)
 	out, err := w.(*action.GuardedRestore).Execute(restoreInput(item, dc))
 	if err != nil {
@@ -219,11 +228,11 @@ func TestRestoreBadInputIsNamedError(t *testing.T) {
 			a[keys.DCPodLabels] = "app=web"
 			dc.SetAnnotations(a)
 		}, "metadata.annotations[" + keys.DCPodLabels + "]"},
-		{"replicas not a number", func(dc *unstructured.Unstructured) { setVolumes(dc); dcSpec(dc)["replicas"] = "3" }, "spec.replicas: expected an integer"},
-		{"replicas fractional", func(dc *unstructured.Unstructured) { setVolumes(dc); dcSpec(dc)["replicas"] = 1.5 }, "spec.replicas: expected an integer"},
-		{"paused not a bool", func(dc *unstructured.Unstructured) { setVolumes(dc); dcSpec(dc)["paused"] = "yes" }, "spec.paused: expected a boolean"},
+		{"replicas not a number", func(dc *unstructured.Unstructured) { setScaleDown(dc); dcSpec(dc)["replicas"] = "3" }, "spec.replicas: expected an integer"},
+		{"replicas fractional", func(dc *unstructured.Unstructured) { setScaleDown(dc); dcSpec(dc)["replicas"] = 1.5 }, "spec.replicas: expected an integer"},
+		{"paused not a bool", func(dc *unstructured.Unstructured) { setScaleDown(dc); dcSpec(dc)["paused"] = "yes" }, "spec.paused: expected a boolean"},
 		{"labels malformed", func(dc *unstructured.Unstructured) {
-			setVolumes(dc)
+			setScaleDown(dc)
 			dc.Object["metadata"].(map[string]any)["labels"] = "x"
 		}, "metadata.labels: expected an object"},
 	}
@@ -259,9 +268,10 @@ func restoreInput(item, fromBackup *unstructured.Unstructured) *velero.RestoreIt
 
 func dcSpec(dc *unstructured.Unstructured) map[string]any { return dc.Object["spec"].(map[string]any) }
 
-func setVolumes(dc *unstructured.Unstructured) {
+// setScaleDown makes dc one the restore scales down (its pods had restore hook annotations).
+func setScaleDown(dc *unstructured.Unstructured) {
 	a := dc.GetAnnotations()
-	a[keys.DCPodsHaveVolumeBackups] = "true"
+	a[keys.DCPodsHaveRestoreHooks] = "true"
 	dc.SetAnnotations(a)
 }
 
@@ -277,7 +287,7 @@ func TestRestoreSwapsPullSecretsOfAnyServiceAccount(t *testing.T) {
 	spec["imagePullSecrets"] = []any{
 		map[string]any{"name": "db-dockercfg-abcde"}, map[string]any{"name": "my-app-dockercfg-fghij"}, map[string]any{"name": "registry-creds"},
 	}
-	out, err := actiontest.RunRestore(t, restoreReg(), env, dc, actiontest.Restore(map[string]string{"app": "app2"}))
+	out, err := actiontest.RunRestore(t, restoreRegIn(env), env, dc, actiontest.Restore(map[string]string{"app": "app2"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,5 +299,161 @@ func TestRestoreSwapsPullSecretsOfAnyServiceAccount(t *testing.T) {
 	}
 	if want := []string{actiontest.Minted("db"), actiontest.Minted("my-app"), "registry-creds"}; !reflect.DeepEqual(names, want) {
 		t.Fatalf("imagePullSecrets = %v, want %v", names, want)
+	}
+}
+
+// restoreRegWith is the restore registration deciding from the given PodVolumeBackups of the
+// restored backup.
+func restoreRegWith(pvbs ...runtime.Object) action.Registration {
+	return restoreRegIn(actiontest.Env(), pvbs...)
+}
+
+// upstreamKeys are the annotations OADP's plugin (openshift-velero-plugin) writes on a DC at
+// backup: pod labels in selector form, "" when the DC had no pods.
+func upstreamKeys(volumes, hooks, podLabels string) map[string]string {
+	return map[string]string{
+		"oadp.openshift.io/includes-dm-dc-fix":    "true",
+		"oadp.openshift.io/pods-have-volumes":     volumes,
+		"oadp.openshift.io/has-pod-restore-hooks": hooks,
+		"oadp.openshift.io/pod-labels":            podLabels,
+	}
+}
+
+// scaledDown runs the restore action and reports whether it scaled the DC to 0.
+func scaledDown(t *testing.T, reg action.Registration, dc *unstructured.Unstructured, restore *velerov1.Restore) bool {
+	t.Helper()
+	out, err := actiontest.RunRestore(t, reg, actiontest.Env(), dc, restore)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := action.Object(out.UpdatedItem)
+	scaled := dcSpec(got)["replicas"] == int64(0)
+	if a := got.GetAnnotations(); scaled != (a[keys.OriginalReplicas] == "3") {
+		t.Fatalf("replicas %v but %s = %q", dcSpec(got)["replicas"], keys.OriginalReplicas, a[keys.OriginalReplicas])
+	}
+	return scaled
+}
+
+// The DC is scaled to 0 exactly when the pod restore restores one of its pods: when a pod of
+// the DC has a PodVolumeBackup of the restored backup with data to restore, or restore hooks
+// apply. What the backup recorded from the live pods about volumes does not count, whichever
+// plugin recorded it; what it recorded about hook annotations and pod labels does.
+func TestRestoreDecidesFromPodVolumeBackups(t *testing.T) {
+	const pod = "web-1-x7k2p" // a pod of the DC's first ReplicationController, web-1
+	ours := func(volumes, hooks, labels string) map[string]string {
+		m := map[string]string{keys.DCPodsHaveVolumeBackups: volumes, keys.DCPodsHaveRestoreHooks: hooks}
+		if labels != "" {
+			m[keys.DCPodLabels] = labels
+		}
+		return m
+	}
+	webLabels := `{"app":"web","deployment":"web-1","deploymentconfig":"web"}`
+	upstreamLabels := "app=web,deployment=web-1,deploymentconfig=web"
+	data := func(podNS, pod string) []runtime.Object {
+		return []runtime.Object{actiontest.PodVolumeBackup(podNS, pod, "data", "snap-1")}
+	}
+	mapped := map[string]string{"app": "app-copy"}
+	tests := []struct {
+		name        string
+		annotations map[string]string
+		pvbs        []runtime.Object
+		restore     *velerov1.Restore
+		want        bool
+	}{
+		{"OADP backup: a pod has a pod volume backup", upstreamKeys("true", "false", upstreamLabels), data("app", pod), actiontest.Restore(nil), true},
+		{"OADP backup: volumes recorded, no pod volume backup", upstreamKeys("true", "false", upstreamLabels), nil, actiontest.Restore(nil), false},
+		{"OADP backup: hook annotations recorded", upstreamKeys("false", "true", upstreamLabels), nil, actiontest.Restore(nil), true},
+		{"OADP backup: restore hook selects the recorded pod labels", upstreamKeys("false", "false", upstreamLabels), nil,
+			hookRestore(mapped, "app-copy", map[string]string{keys.DeploymentLabel: "web-1"}), true},
+		{"OADP backup: restore hook selects other labels", upstreamKeys("false", "false", upstreamLabels), nil,
+			hookRestore(nil, "", map[string]string{keys.DeploymentLabel: "web-2"}), false},
+		{"OADP backup without pods: restore hook has nothing to run in", upstreamKeys("false", "false", ""), nil, hookRestore(nil, "", nil), false},
+		{"this plugin: volumes recorded from live pods, no pod volume backup", ours("true", "false", webLabels), nil, actiontest.Restore(nil), false},
+		{"this plugin: a pod has a pod volume backup", ours("false", "false", webLabels), data("app", pod), actiontest.Restore(nil), true},
+		{"this plugin recorded no pods, a backed-up pod has a pod volume backup", ours("false", "false", ""), data("app", pod), actiontest.Restore(nil), true},
+		{"no keys: a pod has a pod volume backup", nil, data("app", pod), actiontest.Restore(nil), true},
+		{"source namespace looked up under a namespace mapping", ours("false", "false", webLabels), data("app", pod), actiontest.Restore(mapped), true},
+		{"pod of the latest ReplicationController", ours("false", "false", webLabels), data("app", "web-3-b2c4d"), actiontest.Restore(nil), true},
+		{"pod of a CronJob's Job named like a later version", ours("false", "false", webLabels), data("app", "web-29123456-b2c4d"), actiontest.Restore(nil), false},
+		{"pod volume backup without a snapshot", ours("false", "false", webLabels),
+			[]runtime.Object{actiontest.PodVolumeBackup("app", pod, "data", "")}, actiontest.Restore(nil), false},
+		{"pod volume backup of a projected volume", ours("false", "false", webLabels),
+			[]runtime.Object{actiontest.PodVolumeBackup("app", pod, "kube-api-access", "snap-1")}, actiontest.Restore(nil), false},
+		{"pod of DC web-1, not of web", ours("false", "false", webLabels), data("app", "web-1-3-b2c4d"), actiontest.Restore(nil), false},
+		{"pod of a Deployment's ReplicaSet", ours("false", "false", webLabels), data("app", "web-6d4b75cb6d-q8zrt"), actiontest.Restore(nil), false},
+		{"same pod name in another namespace", ours("false", "false", webLabels), data("other", pod), actiontest.Restore(nil), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dc := backedUpDC(tt.annotations)
+			template := dcSpec(dc)["template"].(map[string]any)["spec"].(map[string]any)
+			template["volumes"] = []any{
+				map[string]any{"name": "data", "persistentVolumeClaim": map[string]any{"claimName": "web-data"}},
+				map[string]any{"name": "kube-api-access", "projected": map[string]any{"sources": []any{}}},
+			}
+			dc.Object["status"] = map[string]any{"latestVersion": int64(3)}
+			if got := scaledDown(t, restoreRegWith(tt.pvbs...), dc, tt.restore); got != tt.want {
+				t.Fatalf("scaled down = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// restoreRegWithoutPodVolumeBackups is the restore registration when PodVolumeBackups cannot be
+// listed at all (no client).
+func restoreRegWithoutPodVolumeBackups() action.Registration {
+	return actiontest.Registration(RestoreName, action.KindRestore, NewRestore(actiontest.Env(), nil))
+}
+
+// TestRegistrationNeedsClients: the registration refuses to build without API clients
+// (general_test pins names, kinds and resources).
+func TestRegistrationNeedsClients(t *testing.T) {
+	if _, err := Registrations()[1].New(actiontest.Env()); err == nil {
+		t.Fatal("New without clients succeeded")
+	}
+}
+
+// Without PodVolumeBackups to look at, what the backup recorded about volumes decides: this
+// plugin's keys, else OADP's, else the pod template's volume annotation.
+func TestRestoreFallsBackToRecordedVolumesWithoutPodVolumeBackups(t *testing.T) {
+	tests := []struct {
+		name        string
+		annotations map[string]string
+		want        bool
+	}{
+		{"this plugin recorded volumes", map[string]string{keys.DCPodsHaveVolumeBackups: "true", keys.DCPodsHaveRestoreHooks: "false"}, true},
+		{"this plugin recorded none", map[string]string{keys.DCPodsHaveVolumeBackups: "false", keys.DCPodsHaveRestoreHooks: "false"}, false},
+		{"OADP recorded volumes", upstreamKeys("true", "false", "app=web"), true},
+		{"OADP recorded none", upstreamKeys("false", "false", "app=web"), false},
+		{"this plugin's keys win over stale OADP ones", map[string]string{keys.DCPodsHaveVolumeBackups: "false", keys.DCPodsHaveRestoreHooks: "false",
+			"oadp.openshift.io/pods-have-volumes": "true", "oadp.openshift.io/includes-dm-dc-fix": "true"}, false},
+		{"nothing recorded", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := scaledDown(t, restoreRegWithoutPodVolumeBackups(), backedUpDC(tt.annotations), actiontest.Restore(nil)); got != tt.want {
+				t.Fatalf("scaled down = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// What a backup recorded about the source's pods, this plugin's keys or OADP's, is not left on the
+// restored DC, where a later backup with the other plugin would take it for its own record.
+func TestRestoreDropsRecordsOfTheSourcePods(t *testing.T) {
+	a := upstreamKeys("true", "true", "app=web")
+	a[keys.DCPodsHaveVolumeBackups], a[keys.DCPodsHaveRestoreHooks], a[keys.DCPodLabels] = "false", "false", `{"app":"web"}`
+	out, err := actiontest.RunRestore(t, restoreReg(), actiontest.Env(), backedUpDC(a), actiontest.Restore(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := action.Object(out.UpdatedItem)
+	for k := range a {
+		if v, ok := got.GetAnnotations()[k]; ok {
+			t.Errorf("restored DC keeps %s=%q", k, v)
+		}
+	}
+	if got.GetAnnotations()[keys.BackupRegistryHostname] == "" {
+		t.Error("other annotations dropped too")
 	}
 }

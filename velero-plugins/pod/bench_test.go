@@ -71,7 +71,7 @@ func decodePod(tb testing.TB, data string) *unstructured.Unstructured {
 // BenchmarkRestoreExecute measures one pod through the guarded action as Velero calls it; the
 // destination's answers (nodes, pull secret) are cached after the first iteration, as in a restore.
 func BenchmarkRestoreExecute(b *testing.B) {
-	f := newFixture(destination([]string{"app"}, "n1"), pvbClient())
+	f := newFixture(destination([]string{"app"}, "n1"), actiontest.PodVolumeBackups())
 	out := actiontest.BenchmarkRestore(b, f.reg, f.env, decodePod(b, benchPod), actiontest.Restore(nil))
 	got, _ := action.Object(out.UpdatedItem)
 	if img := got.Object["spec"].(map[string]any)["containers"].([]any)[0].(map[string]any)["image"].(string); !strings.HasPrefix(img, actiontest.DestinationRegistry) {
@@ -92,7 +92,7 @@ func FuzzExecute(f *testing.F) {
 	f.Add([]byte(`{"metadata":{"labels":7,"ownerReferences":{}},"spec":[]}`))
 	f.Add([]byte(`{"metadata":"x","spec":{"containers":[{"image":null},{"image":["a"]}]}}`))
 	kube := destination([]string{"app"}, "n1")
-	fx := newFixture(kube, pvbClient(pvb("app", "web", "data")))
+	fx := newFixture(kube, actiontest.PodVolumeBackups(actiontest.PodVolumeBackup("app", "web", "data", "snap")))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		item, ok := actiontest.FuzzItem(data, "v1", "Pod")
 		if !ok {

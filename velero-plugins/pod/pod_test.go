@@ -1,7 +1,9 @@
 package pod
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -9,10 +11,10 @@ import (
 
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
@@ -22,7 +24,7 @@ import (
 	"github.com/velero-openshift/plugins/common/config"
 	"github.com/velero-openshift/plugins/common/keys"
 	"github.com/velero-openshift/plugins/common/pullsecret"
-	"github.com/velero-openshift/plugins/common/restorehooks"
+	"github.com/velero-openshift/plugins/common/retry/retrytest"
 )
 
 const (
@@ -47,21 +49,6 @@ func destination(namespaces []string, nodes ...string) *fake.Clientset {
 				Type: corev1.SecretTypeDockercfg})
 	}
 	return fake.NewSimpleClientset(objs...)
-}
-
-func pvbClient(objs ...runtime.Object) *dynamicfake.FakeDynamicClient {
-	return dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
-		map[schema.GroupVersionResource]string{restorehooks.PodVolumeBackups: "PodVolumeBackupList"}, objs...)
-}
-
-func pvb(podNS, pod, volume string) *unstructured.Unstructured {
-	return &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "velero.io/v1", "kind": "PodVolumeBackup",
-		"metadata": map[string]any{"namespace": actiontest.VeleroNamespace, "name": pod + "-" + volume,
-			"labels": map[string]any{keys.VeleroBackupNameLabel: "backup-1"}},
-		"spec":   map[string]any{"pod": map[string]any{"namespace": podNS, "name": pod}, "volume": volume},
-		"status": map[string]any{"snapshotID": "snap"},
-	}}
 }
 
 func testEnv() action.Env {
@@ -126,7 +113,7 @@ func TestRestoreStandalonePod(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(destination([]string{tt.target}, "dst-node-1"), pvbClient())
+			f := newFixture(destination([]string{tt.target}, "dst-node-1"), actiontest.PodVolumeBackups())
 			item := podObject()
 			want := item.DeepCopy()
 			spec := want.Object["spec"].(map[string]any)
@@ -198,14 +185,15 @@ func TestRestoreSkipsAndKeeps(t *testing.T) {
 		{"replicaset pod without reasons", ownedBy(podObject(), "ReplicaSet", "web-5d8", true), actiontest.Restore(nil), nil, true, false},
 		{"dc pod without reasons", dcPod(), actiontest.Restore(nil), nil, true, false},
 		{"non-controller owner only", ownedBy(podObject(), "ConfigMap", "x", false), actiontest.Restore(nil), nil, false, false},
-		{"replicaset pod with volume annotation", withMeta(ownedBy(podObject(), "ReplicaSet", "web-5d8", true), nil, map[string]string{keys.VeleroBackupVolumes: "data"}),
-			actiontest.Restore(nil), nil, false, false},
+		{"replicaset pod with volume annotation but no pod volume backup", withMeta(ownedBy(podObject(), "ReplicaSet", "web-5d8", true), nil, map[string]string{keys.VeleroBackupVolumes: "data"}),
+			actiontest.Restore(nil), nil, true, false},
 		{"replicaset pod with pod volume backup", ownedBy(podObject(), "ReplicaSet", "web-5d8", true), actiontest.Restore(nil),
-			[]runtime.Object{pvb("app", "web-1-abcde", "data")}, false, false},
+			[]runtime.Object{actiontest.PodVolumeBackup("app", "web-1-abcde", "data", "snap")}, false, false},
 		{"pod volume backup of another pod", ownedBy(podObject(), "ReplicaSet", "web-5d8", true), actiontest.Restore(nil),
-			[]runtime.Object{pvb("app", "web-1-other", "data")}, true, false},
-		{"dc pod with volume annotation is detached", withMeta(dcPod(), nil, map[string]string{keys.VeleroBackupVolumes: "data"}), actiontest.Restore(nil), nil, false, true},
-		{"dc pod with pod volume backup is detached", dcPod(), actiontest.Restore(nil), []runtime.Object{pvb("app", "web-1-abcde", "data")}, false, true},
+			[]runtime.Object{actiontest.PodVolumeBackup("app", "web-1-other", "data", "snap")}, true, false},
+		{"dc pod with volume annotation but no pod volume backup", withMeta(dcPod(), nil, map[string]string{keys.VeleroBackupVolumes: "data"}), actiontest.Restore(nil), nil, true, false},
+		{"dc pod with pod volume backup without a snapshot", dcPod(), actiontest.Restore(nil), []runtime.Object{actiontest.PodVolumeBackup("app", "web-1-abcde", "data", "")}, true, false},
+		{"dc pod with pod volume backup is detached", dcPod(), actiontest.Restore(nil), []runtime.Object{actiontest.PodVolumeBackup("app", "web-1-abcde", "data", "snap")}, false, true},
 		{"dc pod with hook annotation", withMeta(dcPod(), nil, map[string]string{keys.VeleroPostRestoreHookCommand: "true"}), actiontest.Restore(nil), nil, false, true},
 		{"dc pod with restore hook in target namespace", dcPod(), hookSpec("app-copy", map[string]string{"app": "web"}), nil, false, true},
 		{"restore hook names the source namespace only", dcPod(), hookSpec("app", nil), nil, true, false},
@@ -217,7 +205,7 @@ func TestRestoreSkipsAndKeeps(t *testing.T) {
 			if ns == "" {
 				ns = "app"
 			}
-			f := newFixture(destination([]string{ns}, "dst-node-1"), pvbClient(tt.pvbs...))
+			f := newFixture(destination([]string{ns}, "dst-node-1"), actiontest.PodVolumeBackups(tt.pvbs...))
 			before := actiontest.ResetLikeVelero(tt.item.DeepCopy())
 			got, skip, err := run(t, f, tt.item, tt.restore)
 			if err != nil {
@@ -250,10 +238,10 @@ func TestRestoreSkipsAndKeeps(t *testing.T) {
 }
 
 func TestDetachLongRestoreName(t *testing.T) {
-	f := newFixture(destination([]string{"app"}), pvbClient())
+	f := newFixture(destination([]string{"app"}), actiontest.PodVolumeBackups(actiontest.PodVolumeBackup("app", "web-1-abcde", "data", "snap")))
 	r := actiontest.Restore(nil)
 	r.Name = strings.Repeat("r", 80)
-	got, _, err := run(t, f, withMeta(dcPod(), nil, map[string]string{keys.VeleroBackupVolumes: "data"}), r)
+	got, _, err := run(t, f, dcPod(), r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +279,7 @@ func TestNodePinning(t *testing.T) {
 			if tt.nodeName != nil {
 				spec["nodeName"] = tt.nodeName
 			}
-			f := newFixture(destination([]string{"app"}, tt.nodes...), pvbClient())
+			f := newFixture(destination([]string{"app"}, tt.nodes...), actiontest.PodVolumeBackups())
 			got, _, err := run(t, f, item, actiontest.Restore(nil))
 			if err != nil {
 				t.Fatal(err)
@@ -318,7 +306,7 @@ func nodeLists(c *fake.Clientset) int {
 }
 
 func TestNodesListedOncePerRestore(t *testing.T) {
-	f := newFixture(destination([]string{"app"}, "n1"), pvbClient())
+	f := newFixture(destination([]string{"app"}, "n1"), actiontest.PodVolumeBackups())
 	for i := 0; i < 3; i++ {
 		if _, _, err := run(t, f, podObject(), actiontest.Restore(nil)); err != nil {
 			t.Fatal(err)
@@ -342,7 +330,7 @@ func TestNodeListFailureKeepsPinning(t *testing.T) {
 	kube.PrependReactor("list", "nodes", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, errors.New("forbidden")
 	})
-	f := newFixture(kube, pvbClient())
+	f := newFixture(kube, actiontest.PodVolumeBackups())
 	got, _, err := run(t, f, podObject(), actiontest.Restore(nil))
 	if err != nil {
 		t.Fatal(err)
@@ -354,7 +342,7 @@ func TestNodeListFailureKeepsPinning(t *testing.T) {
 
 func TestPullSecrets(t *testing.T) {
 	t.Run("no destination secret keeps the name", func(t *testing.T) {
-		f := newFixture(destination(nil, "n1"), pvbClient())
+		f := newFixture(destination(nil, "n1"), actiontest.PodVolumeBackups())
 		got, _, err := run(t, f, podObject(), actiontest.Restore(nil))
 		if err != nil {
 			t.Fatal(err)
@@ -367,7 +355,7 @@ func TestPullSecrets(t *testing.T) {
 	t.Run("no finder: error only when a rename is needed", func(t *testing.T) {
 		env := testEnv()
 		kube := destination([]string{"app"}, "n1")
-		reg := actiontest.Registration(RestoreName, action.KindRestore, NewRestore(env, kube.CoreV1(), pvbClient(), nil))
+		reg := actiontest.Registration(RestoreName, action.KindRestore, NewRestore(env, kube.CoreV1(), actiontest.PodVolumeBackups(), nil))
 		_, err := actiontest.RunRestore(t, reg, env, podObject(), actiontest.Restore(nil))
 		actiontest.ErrorNames(t, err, "imagePullSecrets", "default-dockercfg-abcde")
 		item := podObject()
@@ -377,7 +365,7 @@ func TestPullSecrets(t *testing.T) {
 		}
 	})
 	t.Run("answers are cached by the finder", func(t *testing.T) {
-		f := newFixture(destination([]string{"app"}, "n1"), pvbClient())
+		f := newFixture(destination([]string{"app"}, "n1"), actiontest.PodVolumeBackups())
 		for i := 0; i < 3; i++ {
 			if _, _, err := run(t, f, podObject(), actiontest.Restore(nil)); err != nil {
 				t.Fatal(err)
@@ -416,13 +404,13 @@ func TestBadInputIsNamedError(t *testing.T) {
 		}, "metadata.ownerReferences[0].kind"},
 		{"labels malformed on detach", func(o *unstructured.Unstructured) {
 			ownedBy(o, "ReplicationController", "web-1", true)
-			withMeta(o, nil, map[string]string{keys.DeploymentConfigAnnotation: "web", keys.VeleroBackupVolumes: "data"})
+			withMeta(o, nil, map[string]string{keys.DeploymentConfigAnnotation: "web", keys.VeleroPostRestoreHookCommand: "true"})
 			o.Object["metadata"].(map[string]any)["labels"] = []any{"x"}
 		}, "metadata.labels"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(destination([]string{"app"}, "n1"), pvbClient())
+			f := newFixture(destination([]string{"app"}, "n1"), actiontest.PodVolumeBackups())
 			item := podObject()
 			tt.edit(item)
 			_, _, err := run(t, f, item, actiontest.Restore(nil))
@@ -450,7 +438,7 @@ func TestRegistrationNeedsClients(t *testing.T) {
 func TestRestoreSwapsPullSecretsOfAnyServiceAccount(t *testing.T) {
 	finder, kube := actiontest.MintedSecrets("app2/db", "app2/my-app", "app2/default")
 	env := testEnv()
-	reg := actiontest.Registration(RestoreName, action.KindRestore, NewRestore(env, kube.CoreV1(), pvbClient(), finder))
+	reg := actiontest.Registration(RestoreName, action.KindRestore, NewRestore(env, kube.CoreV1(), actiontest.PodVolumeBackups(), finder))
 	item := podObject()
 	spec(item)["serviceAccountName"] = "db"
 	spec(item)["imagePullSecrets"] = []any{
@@ -471,5 +459,46 @@ func TestRestoreSwapsPullSecretsOfAnyServiceAccount(t *testing.T) {
 	want := []string{actiontest.Minted("db"), actiontest.Minted("my-app"), actiontest.Minted("default"), "db-pull-secret"}
 	if !reflect.DeepEqual(names, want) {
 		t.Fatalf("imagePullSecrets = %v, want %v", names, want)
+	}
+}
+
+// A failure to list PodVolumeBackups is never cached into "no volumes": a quick failure is
+// retried within the item, a lasting one fails that item only, naming what failed, and the next
+// item lists again.
+func TestRestoreWhenPodVolumeBackupListFails(t *testing.T) {
+	internal := apierrors.NewInternalError(errors.New("etcdserver: leader changed"))
+	timeout := fmt.Errorf("client rate limiter: %w", context.DeadlineExceeded)
+	tests := []struct {
+		name      string
+		errs      []error
+		firstErr  bool // the first pod fails
+		wantLists int  // after both pods
+	}{
+		{"a blip is retried within the item", []error{internal}, false, 2},
+		{"an outage fails one item, the next lists again", []error{internal, internal, internal}, true, 4},
+		{"a client-side timeout is not retried within the item", []error{timeout}, true, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(destination([]string{"app"}, "n1"), actiontest.PodVolumeBackups(actiontest.PodVolumeBackup("app", "web-1-abcde", "data", "snap")))
+			calls := retrytest.FailFirst(&f.dyn.Fake, "list", "podvolumebackups", tt.errs...)
+			restore := actiontest.Restore(nil)
+			got, skip, err := run(t, f, dcPod(), restore)
+			if tt.firstErr {
+				actiontest.ErrorNames(t, err, "PodVolumeBackups", "app/web-1-abcde")
+			} else if err != nil || skip || got.GetLabels()[keys.DisconnectedFromDC] == "" {
+				t.Fatalf("first pod: skip %v, err %v; want restored and detached", skip, err)
+			}
+			got, skip, err = run(t, f, dcPod(), restore)
+			if err != nil || skip {
+				t.Fatalf("second pod: skip %v, err %v; want restored", skip, err)
+			}
+			if got.GetLabels()[keys.DisconnectedFromDC] == "" {
+				t.Fatalf("second pod not detached: labels %v", got.GetLabels())
+			}
+			if *calls != tt.wantLists {
+				t.Fatalf("%d PodVolumeBackup lists, want %d", *calls, tt.wantLists)
+			}
+		})
 	}
 }
