@@ -75,49 +75,94 @@ func IsRegenerated(s *corev1.Secret) bool {
 
 // Finder looks up the destination's dockercfg secret of a service account, waiting a bounded time
 // for the destination's controller to mint it, and remembers each answer for the process.
+// Lookups of different service accounts run in parallel: while one waits for its secret, items
+// of other service accounts are not held up. Concurrent lookups of one service account share one
+// wait.
 type Finder struct {
 	Client corev1client.CoreV1Interface
 	// Poll is the interval between lookups while waiting (default 1s).
 	Poll time.Duration
 
-	mu    sync.Mutex
-	cache map[string]string // ns/sa -> secret name ("" = not found after waiting)
+	mu       sync.Mutex        // guards cache and inflight only, never held through a lookup or a wait
+	cache    map[string]string // ns/sa -> secret name ("" = not found after waiting)
+	inflight map[string]*lookupCall
+}
+
+// lookupCall is one lookup in progress; done is closed when name and err are set.
+type lookupCall struct {
+	done chan struct{}
+	name string
+	err  error
 }
 
 // Find returns the name of the dockercfg secret the destination minted for service account sa in
 // namespace ns, waiting up to wait for it. found is false when there is none by then; the
-// answer is cached so later items do not wait again.
+// answer is cached so later items do not wait again. A caller that finds a lookup of the same
+// service account in progress waits for its answer (bounded by its own ctx); if that lookup
+// fails, the caller tries itself: a failure is neither shared nor cached.
 func (f *Finder) Find(ctx context.Context, ns, sa string, wait time.Duration) (name string, found bool, err error) {
 	key := ns + "/" + sa
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.cache == nil {
-		f.cache = map[string]string{}
+	for {
+		f.mu.Lock()
+		if name, ok := f.cache[key]; ok {
+			f.mu.Unlock()
+			return name, name != "", nil
+		}
+		if c, ok := f.inflight[key]; ok {
+			f.mu.Unlock()
+			select {
+			case <-c.done:
+			case <-ctx.Done():
+				return "", false, ctx.Err()
+			}
+			if c.err == nil {
+				return c.name, c.name != "", nil
+			}
+			continue
+		}
+		c := &lookupCall{done: make(chan struct{})}
+		if f.inflight == nil {
+			f.inflight = map[string]*lookupCall{}
+		}
+		f.inflight[key] = c
+		f.mu.Unlock()
+
+		c.name, c.err = f.await(ctx, ns, sa, wait)
+		f.mu.Lock()
+		delete(f.inflight, key)
+		if c.err == nil {
+			if f.cache == nil {
+				f.cache = map[string]string{}
+			}
+			f.cache[key] = c.name
+		}
+		f.mu.Unlock()
+		close(c.done)
+		return c.name, c.err == nil && c.name != "", c.err
 	}
-	if name, ok := f.cache[key]; ok {
-		return name, name != "", nil
-	}
+}
+
+// await looks the secret up until it exists or wait has passed.
+func (f *Finder) await(ctx context.Context, ns, sa string, wait time.Duration) (string, error) {
 	poll := f.Poll
 	if poll <= 0 {
 		poll = time.Second
 	}
 	deadline := time.Now().Add(wait)
 	for {
-		name, err = f.lookup(ctx, ns, sa)
+		name, err := f.lookup(ctx, ns, sa)
 		if err != nil {
-			return "", false, err
+			return "", err
 		}
 		if name != "" || !time.Now().Add(poll).Before(deadline) {
-			break
+			return name, nil
 		}
 		select {
 		case <-ctx.Done():
-			return "", false, ctx.Err()
+			return "", ctx.Err()
 		case <-time.After(poll):
 		}
 	}
-	f.cache[key] = name
-	return name, name != "", nil
 }
 
 func (f *Finder) lookup(ctx context.Context, ns, sa string) (string, error) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -126,6 +127,113 @@ func TestFinderWaitsAndCaches(t *testing.T) {
 	// Not a generated dockercfg name: kept, no lookup.
 	if kept, _ := f.Destination(context.Background(), "app", "my-pull-secret", true, time.Second); kept != "my-pull-secret" {
 		t.Fatalf("user-named secret changed to %q", kept)
+	}
+}
+
+// While the lookup of one service account waits for its secret to be minted, lookups of other
+// service accounts answer at once: the wait is per service account, not a process-wide lock.
+func TestFinderWaitForOneServiceAccountDoesNotHoldOthers(t *testing.T) {
+	client := fake.NewSimpleClientset(sa("slow", "u1", nil),
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "other", Name: "fast", UID: "u2"}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "other", Name: "fast-dockercfg-zzzzz",
+			Annotations: map[string]string{keys.ServiceAccountName: "fast", keys.ServiceAccountUID: "u2"}}, Type: corev1.SecretTypeDockercfg})
+	waiting := make(chan struct{})
+	var once sync.Once
+	client.PrependReactor("get", "serviceaccounts", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.(k8stesting.GetAction).GetName() == "slow" {
+			once.Do(func() { close(waiting) })
+		}
+		return false, nil, nil
+	})
+	f := &Finder{Client: client.CoreV1(), Poll: 5 * time.Millisecond}
+	ctx, cancel := context.WithCancel(context.Background())
+	slow := make(chan error, 1)
+	go func() {
+		_, _, err := f.Find(ctx, "app", "slow", time.Minute) // its secret never comes
+		slow <- err
+	}()
+	<-waiting
+	type answer struct {
+		name  string
+		found bool
+		err   error
+	}
+	fast := make(chan answer, 1)
+	go func() {
+		name, found, err := f.Find(context.Background(), "other", "fast", time.Minute)
+		fast <- answer{name, found, err}
+	}()
+	select {
+	case a := <-fast:
+		if a.err != nil || !a.found || a.name != "fast-dockercfg-zzzzz" {
+			t.Errorf("Find other/fast = %q %v %v", a.name, a.found, a.err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("Find other/fast did not answer within 5s: it waits behind the lookup of app/slow")
+	}
+	cancel()
+	select {
+	case err := <-slow:
+		if err == nil {
+			t.Fatal("the cancelled wait for app/slow returned no error")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the wait for app/slow did not end when its context was cancelled")
+	}
+}
+
+// Concurrent lookups of one service account make one lookup; a failed lookup is not shared with
+// or remembered for the others: each of them tries again.
+func TestFinderConcurrentLookupsOfOneServiceAccount(t *testing.T) {
+	client := fake.NewSimpleClientset(sa("builder", "u1", nil),
+		secret("builder-dockercfg-new01", corev1.SecretTypeDockercfg, map[string]string{keys.ServiceAccountName: "builder", keys.ServiceAccountUID: "u1"}))
+	release := make(chan struct{})
+	var mu sync.Mutex
+	gets := 0
+	client.PrependReactor("get", "serviceaccounts", func(k8stesting.Action) (bool, runtime.Object, error) {
+		mu.Lock()
+		gets++
+		first := gets == 1
+		mu.Unlock()
+		if first {
+			<-release
+			return true, nil, errors.New("etcdserver: request timed out")
+		}
+		return false, nil, nil
+	})
+	f := &Finder{Client: client.CoreV1(), Poll: time.Millisecond}
+	type answer struct {
+		name string
+		err  error
+	}
+	answers := make(chan answer, 4)
+	for i := 0; i < 4; i++ {
+		go func() {
+			name, _, err := f.Find(context.Background(), "app", "builder", time.Second)
+			answers <- answer{name, err}
+		}()
+	}
+	time.Sleep(50 * time.Millisecond) // all four are in Find, one of them in the held lookup
+	close(release)
+	failed, found := 0, 0
+	for i := 0; i < 4; i++ {
+		a := <-answers
+		switch {
+		case a.err != nil:
+			failed++
+		case a.name == "builder-dockercfg-new01":
+			found++
+		default:
+			t.Errorf("answer %q", a.name)
+		}
+	}
+	if failed != 1 || found != 3 {
+		t.Fatalf("%d failed, %d found; want only the caller whose lookup failed to fail", failed, found)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if gets != 2 {
+		t.Fatalf("%d service account reads; want the failed one and one more shared by the waiting callers", gets)
 	}
 }
 
