@@ -15,5 +15,7 @@
 // before/after table `make demo` prints, images_test.go the ImageStream image backup and restore
 // (images pushed to A's registry, found in B's after each restore), pullsecret_route_test.go the
 // workloads running as a service account of their own and the route whose custom host has the
-// generated form, and registry_test.go the tests' registry client and test images. bench_test.go (tags e2e,e2ebench) is `make bench-e2e`.
+// generated form, podvolumes_test.go a DeploymentConfig whose pod's volume has a PodVolumeBackup
+// (written as Velero's backup sync would: the stack has no node agent), and registry_test.go the
+// tests' registry client and test images. bench_test.go (tags e2e,e2ebench) is `make bench-e2e`.
 package e2e
