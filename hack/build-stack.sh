@@ -7,7 +7,8 @@
 #   hack/build-stack.sh NAME...    build only these: kube-apiserver velero-1.18 velero-1.14
 #                                  velero-plugin-for-aws s3 registry plugin etcd kubectl
 #                                  (plugin: bin/openshift-velero-plugin and bin/openshift-migration-plugin)
-#                                  floor-plugin (make bench-e2e's baseline; not built by default)
+#                                  floor-plugin, upstream-floor-plugin (make bench-e2e's baselines;
+#                                  not built by default)
 #
 # kubectl is built (from the same pinned k8s.io/kubernetes) only when none is on PATH.
 #
@@ -69,6 +70,13 @@ build_one() {
     start=$SECONDS
     (cd "$ROOT" && go build -tags containers_image_openpgp -trimpath -ldflags="$LDFLAGS" -o "$BIN/openshift-velero-plugin-floor" ./test/e2e/floorplugin)
     log_time openshift-velero-plugin-floor $((SECONDS - start))
+    return
+  fi
+  if [[ $name == upstream-floor-plugin ]]; then
+    # make bench-e2e's peer baseline: the upstream plugin's registrations with actions that do nothing.
+    start=$SECONDS
+    (cd "$ROOT" && go build -tags containers_image_openpgp -trimpath -ldflags="$LDFLAGS" -o "$BIN/openshift-velero-plugin-upstream-floor" ./test/e2e/upstreamfloorplugin)
+    log_time openshift-velero-plugin-upstream-floor $((SECONDS - start))
     return
   fi
   for spec in "${COMPONENTS[@]}"; do

@@ -6,7 +6,7 @@
 #   hack/stack.sh down    stop everything `up` started (pid files), keep logs and data
 #   hack/stack.sh env     print the env file (eval "$(hack/stack.sh env)" for a shell)
 #   hack/stack.sh status  list the components and whether they run
-#   hack/stack.sh velero-restart CLUSTER general|migration|without|floor|both
+#   hack/stack.sh velero-restart CLUSTER general|migration|without|floor|upstream-floor|both
 #                         restart that cluster's Velero server with the general plugin binary
 #                         (`with` is the same), the migration binary, no openshift plugin, the
 #                         benchmark's do-nothing copy of the general registrations (make bench-e2e),
@@ -607,6 +607,8 @@ velero_plugin_counts() {
 #   migration          migration.openshift.io/ actions (and the general ones it also serves)
 #   without            no openshift.io/ action
 #   floor              openshift.io/ actions (the do-nothing copy of the general registrations)
+#   upstream-floor     openshift.io/ actions (do-nothing actions under the upstream plugin's
+#                      registrations and AppliesTo)
 #   both               both binaries at once: not a working mode. It waits until Velero either
 #                      answers (prints what it lists) or exits (prints its exit code and the
 #                      line of its log saying why) and returns 0 in both cases; the caller
@@ -614,8 +616,8 @@ velero_plugin_counts() {
 # The server need not be running (e.g. after `both`).
 cmd_velero_restart() {
   local c=${1:-} mode=${2:-} dir
-  [[ $c == a || $c == b ]] && [[ $mode =~ ^(general|with|migration|without|floor|both)$ ]] ||
-    die "usage: $0 velero-restart a|b general|migration|without|floor|both"
+  [[ $c == a || $c == b ]] && [[ $mode =~ ^(general|with|migration|without|floor|upstream-floor|both)$ ]] ||
+    die "usage: $0 velero-restart a|b general|migration|without|floor|upstream-floor|both"
   [[ -f $ENV_FILE ]] || die "the stack is not up"
   # shellcheck disable=SC1090
   source "$ENV_FILE"
@@ -636,6 +638,10 @@ cmd_velero_restart() {
   floor)
     dir=$E2E_DIR/plugins-floor
     prepare_plugins "$dir" "$BIN/velero-plugin-for-aws" "$BIN/openshift-velero-plugin-floor"
+    ;;
+  upstream-floor)
+    dir=$E2E_DIR/plugins-upstream-floor
+    prepare_plugins "$dir" "$BIN/velero-plugin-for-aws" "$BIN/openshift-velero-plugin-upstream-floor"
     ;;
   both)
     dir=$E2E_DIR/plugins-both
@@ -676,7 +682,7 @@ EOF
   general | with) ((general > 0 && migration == 0)) && ok=1 ;;
   migration) ((migration > 0 && general > 0)) && ok=1 ;;
   without) ((general == 0 && migration == 0)) && ok=1 ;;
-  floor) ((general > 0)) && ok=1 ;;
+  floor | upstream-floor) ((general > 0)) && ok=1 ;;
   esac
   [[ -n $ok ]] || fail_component "velero-$c" "restarted in mode $mode, but it lists $general openshift.io/ and $migration migration.openshift.io/ actions"
   log "velero $c restarted in mode $mode ($general openshift.io/, $migration migration.openshift.io/ actions)"

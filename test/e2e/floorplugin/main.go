@@ -1,9 +1,10 @@
 // Command floorplugin is the baseline of `make bench-e2e`: a plugin binary that registers exactly
-// the general plugin's actions, under the same names and with the same AppliesTo, whose backup and
-// item-block actions do nothing (the item goes back unchanged, no related items). Velero then makes
-// the same gRPC calls for the same items as with openshift-velero-plugin, so the difference between
-// the two is what the actions themselves cost, and the difference between this and Velero alone is
-// the cost of Velero's one-call-per-item plugin protocol.
+// the general plugin's actions, under the same names and with the same AppliesTo, whose actions do
+// nothing (backup and restore hand the item back unchanged, no related or additional items).
+// Velero then makes the same gRPC calls for the same items as with openshift-velero-plugin, on
+// backup and on restore, so the difference between the two is what the actions themselves cost,
+// and the difference between this and Velero alone is the cost of Velero's one-call-per-item
+// plugin protocol.
 package main
 
 import (
@@ -23,7 +24,7 @@ func main() {
 	action.Serve(table)
 }
 
-// floor keeps a registration's AppliesTo and replaces what it does at backup with nothing.
+// floor keeps a registration's AppliesTo and replaces what it does with nothing.
 func floor(r action.Registration) func(action.Env) (any, error) {
 	build := r.New
 	return func(env action.Env) (any, error) {
@@ -36,6 +37,8 @@ func floor(r action.Registration) func(action.Env) (any, error) {
 			return passBackup{a.(action.BackupAction)}, nil
 		case action.KindItemBlock:
 			return noRelated{a.(action.ItemBlockAction)}, nil
+		case action.KindRestore, action.KindRestoreV2:
+			return passRestore{a.(action.RestoreAction)}, nil
 		}
 		return a, nil
 	}
@@ -51,4 +54,15 @@ type noRelated struct{ action.ItemBlockAction }
 
 func (noRelated) GetRelatedItems(runtime.Unstructured, *velerov1.Backup) ([]velero.ResourceIdentifier, error) {
 	return nil, nil
+}
+
+type passRestore struct{ action.RestoreAction }
+
+func (passRestore) Execute(in *velero.RestoreItemActionExecuteInput) (*velero.RestoreItemActionExecuteOutput, error) {
+	return action.Keep(in.Item), nil
+}
+
+// AreAdditionalItemsReady: a floor restore returns no additional items, so there is nothing to wait for.
+func (passRestore) AreAdditionalItemsReady([]velero.ResourceIdentifier, *velerov1.Restore) (bool, error) {
+	return true, nil
 }
