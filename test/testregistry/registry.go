@@ -44,6 +44,9 @@ type Options struct {
 	// Dir serve the same content: one registry reached under two addresses (MTC's migration
 	// registry as the source and as the destination cluster reach it, over one bucket).
 	Dir string
+	// Wrap, when set, wraps the registry's handler (token check included): a test's faults in
+	// front of a real registry (failed or stalled requests).
+	Wrap func(http.Handler) http.Handler
 }
 
 // Start runs a registry serving the PKI's certificate and accepting only "Bearer <token>"; other
@@ -71,14 +74,18 @@ func StartWith(t testing.TB, o Options) *Registry {
 	cfg.HTTP.RelativeURLs = o.PKI == nil
 	cfg.Log.Level = "error"
 	app := handlers.NewApp(context.Background(), cfg)
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if o.Token != "" && r.Header.Get("Authorization") != "Bearer "+o.Token {
 			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="https://%s/openshift/token"`, r.Host))
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
 		app.ServeHTTP(w, r)
-	}))
+	})
+	if o.Wrap != nil {
+		h = o.Wrap(h)
+	}
+	srv := httptest.NewUnstartedServer(h)
 	srv.Config.ErrorLog = stdlog.New(io.Discard, "", 0) // TLS handshake noise from refused clients
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	var rt http.RoundTripper = tr
