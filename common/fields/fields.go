@@ -115,3 +115,47 @@ func RemapStrings(item, orig map[string]any, key string, fn func(string) string)
 	}
 	return changed, nil
 }
+
+// StringMap is a map of strings inside unstructured content (labels, annotations), shared with
+// it: setting or deleting an entry edits the item. Entries are set as strings.
+type StringMap map[string]any
+
+// Get returns the entry of key, "" when absent. (Comparing m[key] itself with "" is wrong: an
+// absent entry is nil, not "".)
+func (m StringMap) Get(key string) string {
+	s, _ := m[key].(string)
+	return s
+}
+
+// Metadata returns obj's metadata.<field>, "labels" or "annotations" (a map of strings), for
+// reading and editing in place. With create, a missing map (and missing metadata) is added so
+// entries can be set; without it, a missing map is nil, which reads as empty. Metadata or a map
+// of the wrong type, or an entry that is not a string, is an error naming the field: an item's
+// labels and annotations are never silently replaced by a map holding only an action's entries.
+func Metadata(obj map[string]any, field string, create bool) (StringMap, error) {
+	meta, found, err := NestedObject(obj, "", "metadata")
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		if !create {
+			return nil, nil
+		}
+		meta = map[string]any{}
+		obj["metadata"] = meta
+	}
+	m, found, err := NestedObject(meta, "metadata", field)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range m {
+		if _, isString := v.(string); !isString {
+			return nil, fmt.Errorf("metadata.%s.%s: expected a string, got %T", field, k, v)
+		}
+	}
+	if !found && create {
+		m = map[string]any{}
+		meta[field] = m
+	}
+	return m, nil
+}

@@ -1,6 +1,7 @@
 package fields
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -49,5 +50,53 @@ func TestRemapStringsReadsOriginal(t *testing.T) {
 	same := map[string]any{"users": []any{"x"}}
 	if changed, _ := RemapStrings(same, same, "users", func(s string) string { return s }); changed {
 		t.Fatal("identity mapping reported a change")
+	}
+}
+
+func TestMetadataIsEditedInPlaceAndNeverReplaced(t *testing.T) {
+	tests := []struct {
+		name    string
+		obj     map[string]any
+		create  bool
+		wantErr string // "" for no error
+		wantNil bool
+	}{
+		{"existing map", map[string]any{"metadata": map[string]any{"annotations": map[string]any{"a": "b"}}}, false, "", false},
+		{"absent, read", map[string]any{"metadata": map[string]any{}}, false, "", true},
+		{"absent, created", map[string]any{"metadata": map[string]any{}}, true, "", false},
+		{"null, created", map[string]any{"metadata": map[string]any{"annotations": nil}}, true, "", false},
+		{"no metadata, read", map[string]any{}, false, "", true},
+		{"no metadata, created", map[string]any{}, true, "", false},
+		{"not a map", map[string]any{"metadata": map[string]any{"annotations": "a=b"}}, true, "metadata.annotations: expected an object, got string", false},
+		{"a value not a string", map[string]any{"metadata": map[string]any{"annotations": map[string]any{"n": int64(3)}}}, true, "metadata.annotations.n: expected a string, got int64", false},
+		{"metadata not a map", map[string]any{"metadata": []any{}}, true, "metadata: expected an object, got []interface {}", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := fmt.Sprint(tt.obj)
+			m, err := Metadata(tt.obj, "annotations", tt.create)
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				if after := fmt.Sprint(tt.obj); after != before {
+					t.Fatalf("malformed item changed: %s -> %s", before, after)
+				}
+				return
+			}
+			if err != nil || (m == nil) != tt.wantNil {
+				t.Fatalf("Metadata = %v, %v", m, err)
+			}
+			if m == nil {
+				return
+			}
+			if m.Get("k") != "" {
+				t.Fatalf("absent entry reads %q", m.Get("k"))
+			}
+			m["k"] = "v"
+			if got := tt.obj["metadata"].(map[string]any)["annotations"].(map[string]any)["k"]; got != "v" || m.Get("k") != "v" {
+				t.Fatalf("edit not in the item: %v", tt.obj)
+			}
+		})
 	}
 }

@@ -128,19 +128,18 @@ func (b *Backup) retainLive(name string) (liveResult, error) {
 		if err != nil {
 			return false, fmt.Errorf("live spec.persistentVolumeReclaimPolicy: %w", err)
 		}
+		a, err := fields.Metadata(pv.Object, "annotations", policy != retain)
+		if err != nil {
+			return false, fmt.Errorf("live %w", err)
+		}
 		if policy == retain {
-			res.orig = pv.GetAnnotations()[migration.OrigReclaimPolicyAnnotation]
+			res.orig = a.Get(migration.OrigReclaimPolicyAnnotation)
 			return false, nil
 		}
 		if err := unstructured.SetNestedField(pv.Object, retain, "spec", "persistentVolumeReclaimPolicy"); err != nil {
 			return false, fmt.Errorf("live spec: %w", err)
 		}
-		a := pv.GetAnnotations()
-		if a == nil {
-			a = map[string]string{}
-		}
 		a[migration.OrigReclaimPolicyAnnotation] = policy
-		pv.SetAnnotations(a)
 		res.updated, res.orig = true, policy
 		return true, nil
 	}, b.update)

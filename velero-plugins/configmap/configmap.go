@@ -10,7 +10,6 @@
 package configmap
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
@@ -18,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/velero-openshift/plugins/common/action"
+	"github.com/velero-openshift/plugins/common/fields"
 	"github.com/velero-openshift/plugins/common/keys"
 	"github.com/velero-openshift/plugins/common/owners"
 )
@@ -44,11 +44,11 @@ func Registrations() []action.Registration {
 // pod: a build suffix on its name and a Pod among its owners, or the build-name annotation. An
 // error names a metadata field of the wrong type.
 func IsBuildPodConfigMap(obj *unstructured.Unstructured) (bool, error) {
-	annotations, _, err := unstructured.NestedStringMap(obj.Object, "metadata", "annotations")
+	annotations, err := fields.Metadata(obj.Object, "annotations", false)
 	if err != nil {
-		return false, fmt.Errorf("metadata.annotations: %w", err)
+		return false, err
 	}
-	if annotations[keys.BuildName] != "" {
+	if annotations.Get(keys.BuildName) != "" {
 		return true, nil
 	}
 	if !hasBuildSuffix(obj.GetName()) {
@@ -75,12 +75,11 @@ func backup(bi *action.BackupItem) (runtime.Unstructured, []velero.ResourceIdent
 	if err != nil || !build {
 		return bi.Obj, nil, err
 	}
-	a := bi.Obj.GetAnnotations()
-	if a == nil {
-		a = map[string]string{}
+	a, err := fields.Metadata(bi.Obj.Object, "annotations", true)
+	if err != nil {
+		return nil, nil, err
 	}
 	a[keys.SkipBuildConfigConfigMapRestore] = "true"
-	bi.Obj.SetAnnotations(a)
 	bi.Log.Debug("marked build-pod ConfigMap to be skipped on restore")
 	return bi.Obj, nil, nil
 }

@@ -285,3 +285,69 @@ func TestInternalRegistryNamesThroughBackupAndRestore(t *testing.T) {
 		t.Fatalf("containers\n got %v\nwant %v", got, want)
 	}
 }
+
+// An item whose metadata.annotations is not a map of strings is an error naming the field for
+// every action that edits annotations, never silently replaced by a map holding only the action's
+// own entries (which would drop the item's annotations without a word).
+func TestMalformedAnnotationsAreAnErrorNamingTheField(t *testing.T) {
+	env := actiontest.Env()
+	env.Clients = clients.NewForConfig(&rest.Config{Host: "https://127.0.0.1:1"}) // never contacted
+	byName := map[string]action.Registration{}
+	for _, r := range Registrations() {
+		byName[r.Name] = r
+	}
+	pod := func() *unstructured.Unstructured {
+		return actiontest.Object("v1", "Pod", "app", "web", map[string]any{"spec": map[string]any{"containers": []any{}}})
+	}
+	istag := func() *unstructured.Unstructured {
+		return actiontest.Object("image.openshift.io/v1", "ImageStreamTag", "app", "web:v1", map[string]any{"tag": map[string]any{
+			"name": "v1", "from": map[string]any{"kind": "ImageStreamTag", "name": "web:latest"},
+			"annotations": map[string]any{"description": "v1"}}})
+	}
+	stream := func() *unstructured.Unstructured {
+		return actiontest.Object("image.openshift.io/v1", "ImageStream", "app", "web", map[string]any{"spec": map[string]any{}})
+	}
+	route := func() *unstructured.Unstructured {
+		return actiontest.Object("route.openshift.io/v1", "Route", "app", "web", map[string]any{"spec": map[string]any{"host": "web-app." + actiontest.SourceApps}})
+	}
+	malformed := []struct {
+		name  string
+		value any
+		field string
+	}{
+		{"not a map", "description=v1", "metadata.annotations"},
+		{"a value not a string", map[string]any{keys.HostGenerated: "true", "replicas": int64(3)}, "metadata.annotations.replicas"},
+	}
+	for _, tt := range []struct {
+		action string
+		item   func() *unstructured.Unstructured
+	}{
+		{"openshift.io/01-common-backup", pod},
+		{"openshift.io/01-common-restore", pod},
+		{"openshift.io/06-imagestreamtag-backup", istag},
+		{"openshift.io/17-imagestreamtag-restore", istag},
+		{"openshift.io/10-route-backup", route},
+		{"openshift.io/19-imagestream-restore", stream},
+		{"openshift.io/05-configmap-backup", func() *unstructured.Unstructured {
+			return actiontest.Object("v1", "ConfigMap", "app", "web-1-ca", nil)
+		}},
+	} {
+		r, ok := byName[tt.action]
+		if !ok {
+			t.Fatalf("%s not registered", tt.action)
+		}
+		for _, m := range malformed {
+			t.Run(tt.action+"/"+m.name, func(t *testing.T) {
+				item := tt.item()
+				item.Object["metadata"].(map[string]any)["annotations"] = m.value
+				var err error
+				if r.Kind == action.KindBackup {
+					_, _, err = actiontest.RunBackup(t, r, env, item, actiontest.Backup())
+				} else {
+					_, err = actiontest.RunRestore(t, r, env, item, actiontest.Restore(nil))
+				}
+				actiontest.ErrorNames(t, err, tt.action, m.field)
+			})
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/velero-openshift/plugins/common/action"
+	"github.com/velero-openshift/plugins/common/fields"
 	"github.com/velero-openshift/plugins/common/imageref"
 	"github.com/velero-openshift/plugins/common/keys"
 	"github.com/velero-openshift/plugins/velero-plugins/imagecopy"
@@ -99,10 +100,15 @@ func (t locationTarget) Mark(bi *action.BackupItem) (string, string) {
 // opt-outs) is the caller's decision. Any failure other than a missing image is an error naming
 // both ends and the images.
 func BackupImages(ctx context.Context, bi *action.BackupItem, e Engine, t Target) error {
+	// The bookkeeping is written into the item's annotations: a malformed map fails the stream
+	// before any copy.
+	a, err := fields.Metadata(bi.Obj.Object, "annotations", false)
+	if err != nil {
+		return err
+	}
 	host, external := bi.Facts.RegistryHostname, bi.Facts.RegistryExternalHostnames
 	if host == "" {
-		a := bi.Obj.GetAnnotations()
-		host, external = a[keys.BackupRegistryHostname], action.SplitList(a[keys.BackupRegistryExternalHostnames])
+		host, external = a.Get(keys.BackupRegistryHostname), action.SplitList(a.Get(keys.BackupRegistryExternalHostnames))
 	}
 	if host == "" {
 		bi.Log.Warn("image copy: the source internal registry is not known; no image copied")
@@ -127,15 +133,14 @@ func BackupImages(ctx context.Context, bi *action.BackupItem, e Engine, t Target
 		bi.Log.WithFields(logrus.Fields{"digest": from, "storedAs": to}).
 			Infof("image copy: image %s could only be stored converted, as %s; the backed-up status names the stored digest", from, to)
 	}
-	a := bi.Obj.GetAnnotations()
-	if a == nil {
-		a = map[string]string{}
+	if a, err = fields.Metadata(bi.Obj.Object, "annotations", true); err != nil {
+		return err
 	}
 	key, value := t.Mark(bi)
 	a[key] = value
 	// The restore finds the internal references by the recorded source registry: record the one
 	// used here even when the common backup action is disabled.
-	if a[keys.BackupRegistryHostname] == "" {
+	if a.Get(keys.BackupRegistryHostname) == "" {
 		a[keys.BackupRegistryHostname] = host
 		if len(external) > 0 {
 			a[keys.BackupRegistryExternalHostnames] = strings.Join(external, ",")
@@ -146,7 +151,6 @@ func BackupImages(ctx context.Context, bi *action.BackupItem, e Engine, t Target
 	} else {
 		delete(a, keys.ImageCopyMissing)
 	}
-	bi.Obj.SetAnnotations(a)
 	return nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/velero-openshift/plugins/common/action"
@@ -115,16 +116,22 @@ func (s locationSource) Open(ctx context.Context, ri *action.RestoreItem, record
 // nothing for an item that fails; a stream that existed before is left alone), and the item then
 // fails with an error naming each image not restored, so the restore ends PartiallyFailed.
 func RestoreStream(ctx context.Context, ri *action.RestoreItem, e Engine, streams Streams, source Source) (*velero.RestoreItemActionExecuteOutput, error) {
+	// Labels and annotations are edited and copied onto a live stream below: malformed ones fail
+	// the item before any image is pushed.
+	annotations, err := fields.Metadata(ri.Obj.Object, "annotations", false)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := fields.Metadata(ri.Obj.Object, "labels", false); err != nil {
+		return nil, err
+	}
 	createdOnPush, failed, err := restoreImages(ctx, ri, e, streams, source)
 	if err != nil {
 		return nil, err
 	}
-	if a := ri.Obj.GetAnnotations(); a != nil {
-		if _, ok := a[source.Key()]; ok {
-			delete(a, source.Key())
-			delete(a, keys.ImageCopyMissing)
-			ri.Obj.SetAnnotations(a)
-		}
+	if _, ok := annotations[source.Key()]; ok {
+		delete(annotations, source.Key())
+		delete(annotations, keys.ImageCopyMissing)
 	}
 	n, err := rewriteFromBackup(ri)
 	if err != nil {
@@ -157,14 +164,9 @@ func RestoreStream(ctx context.Context, ri *action.RestoreItem, e Engine, stream
 func create(ctx context.Context, ri *action.RestoreItem, streams Streams) error {
 	obj := ri.Obj.DeepCopy()
 	obj.SetNamespace(ri.TargetNamespace)
-	labels := obj.GetLabels()
-	if labels == nil {
-		labels = map[string]string{}
+	if err := merge(obj, "labels", action.RestoreLabels(ri.Restore)); err != nil {
+		return err
 	}
-	for k, v := range action.RestoreLabels(ri.Restore) {
-		labels[k] = v
-	}
-	obj.SetLabels(labels)
 	err := streams.Create(ctx, obj)
 	if apierrors.IsAlreadyExists(err) {
 		ri.Log.Infof("ImageStream %s/%s exists on the destination; left as it is", obj.GetNamespace(), obj.GetName())
@@ -178,8 +180,9 @@ func create(ctx context.Context, ri *action.RestoreItem, streams Streams) error 
 }
 
 // adopt completes a stream the destination registry created when the images were pushed: it
-// gets the restored object's labels, annotations, lookupPolicy and spec tags, and the labels Velero
-// gives every restored object, and Velero then skips creating the object (it exists). A stream that existed before the push is never touched.
+// gets the restored object's labels, annotations, lookupPolicy and spec tags, and the labels
+// Velero gives every restored object, and Velero then skips creating the object (it exists). A
+// stream that existed before the push is never touched.
 func adopt(ctx context.Context, ri *action.RestoreItem, streams Streams) (*velero.RestoreItemActionExecuteOutput, error) {
 	ns, name := ri.Mapping.Map(ri.FromBackup.GetNamespace()), ri.FromBackup.GetName()
 	for attempt := 0; ; attempt++ {
@@ -190,25 +193,24 @@ func adopt(ctx context.Context, ri *action.RestoreItem, streams Streams) (*veler
 		if live == nil {
 			return action.Keep(ri.Obj), nil
 		}
-		labels := live.GetLabels()
-		if labels == nil {
-			labels = map[string]string{}
+		labels, err := fields.Metadata(ri.Obj.Object, "labels", false)
+		if err != nil {
+			return nil, err
 		}
-		for k, v := range ri.Obj.GetLabels() {
-			labels[k] = v
+		annotations, err := fields.Metadata(ri.Obj.Object, "annotations", false)
+		if err != nil {
+			return nil, err
 		}
-		for k, v := range action.RestoreLabels(ri.Restore) {
-			labels[k] = v
+		err = merge(live, "labels", labels)
+		if err == nil {
+			err = merge(live, "labels", action.RestoreLabels(ri.Restore))
 		}
-		live.SetLabels(labels)
-		annotations := live.GetAnnotations()
-		if annotations == nil {
-			annotations = map[string]string{}
+		if err == nil {
+			err = merge(live, "annotations", annotations)
 		}
-		for k, v := range ri.Obj.GetAnnotations() {
-			annotations[k] = v
+		if err != nil {
+			return nil, fmt.Errorf("image copy: the ImageStream the registry created on push: %w", err)
 		}
-		live.SetAnnotations(annotations)
 		if spec, ok := ri.Obj.Object["spec"].(map[string]any); ok {
 			liveSpec, _ := live.Object["spec"].(map[string]any)
 			if liveSpec == nil {
@@ -231,6 +233,18 @@ func adopt(ctx context.Context, ri *action.RestoreItem, streams Streams) (*veler
 		ri.Log.Infof("the registry created ImageStream %s/%s on push; gave it the backed-up labels, annotations and spec, so Velero does not create it", ns, name)
 		return action.Skip(ri.Obj), nil
 	}
+}
+
+// merge sets the entries of from (strings) in obj's metadata.<field>, labels or annotations.
+func merge[V any](obj *unstructured.Unstructured, field string, from map[string]V) error {
+	m, err := fields.Metadata(obj.Object, field, true)
+	if err != nil {
+		return err
+	}
+	for k, v := range from {
+		m[k] = v
+	}
+	return nil
 }
 
 // rewriteFromBackup rewrites the restored item's references (RewriteReferences) starting from
@@ -312,8 +326,11 @@ func RewriteReferences(obj map[string]any, w imageref.Rewriter) (int, error) {
 // registry creates streams on push, so it may exist now). failed names the images whose push
 // failed, each with its cause, when some did; err is a failure before any image was pushed.
 func restoreImages(ctx context.Context, ri *action.RestoreItem, e Engine, streams Streams, source Source) (createdOnPush bool, failed, err error) {
-	backed := ri.FromBackup.GetAnnotations()
-	recorded := backed[source.Key()]
+	backed, err := fields.Metadata(ri.FromBackup.Object, "annotations", false)
+	if err != nil {
+		return false, nil, fmt.Errorf("backed-up item: %w", err)
+	}
+	recorded := backed.Get(source.Key())
 	if recorded == "" {
 		return false, nil, nil
 	}
@@ -334,7 +351,7 @@ func restoreImages(ctx context.Context, ri *action.RestoreItem, e Engine, stream
 		ri.Log.Warnf("image copy: %s: not restored", s)
 	}
 	missing := map[string]bool{}
-	for _, d := range strings.Split(backed[keys.ImageCopyMissing], ",") {
+	for _, d := range strings.Split(backed.Get(keys.ImageCopyMissing), ",") {
 		if d = strings.TrimSpace(d); d != "" {
 			missing[d] = true
 		}

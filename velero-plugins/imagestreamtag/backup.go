@@ -41,24 +41,20 @@ func backup(bi *action.BackupItem) (runtime.Unstructured, []velero.ResourceIdent
 			}
 		}
 	}
-	a := bi.Obj.GetAnnotations()
+	a, err := fields.Metadata(bi.Obj.Object, "annotations", name != "")
+	if err != nil {
+		return nil, nil, err
+	}
 	if name == "" {
-		if _, ok := a[keys.RelatedISTag]; ok {
-			delete(a, keys.RelatedISTag)
-			delete(a, keys.RelatedISTagNamespace)
-			bi.Obj.SetAnnotations(a)
-		}
+		delete(a, keys.RelatedISTag)
+		delete(a, keys.RelatedISTagNamespace)
 		return bi.Obj, nil, nil
 	}
 	if ns == "" {
 		ns = bi.Obj.GetNamespace()
 	}
-	if a == nil {
-		a = map[string]string{}
-	}
 	a[keys.RelatedISTag] = name
 	a[keys.RelatedISTagNamespace] = ns
-	bi.Obj.SetAnnotations(a)
 	return bi.Obj, nil, nil
 }
 

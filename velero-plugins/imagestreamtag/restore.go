@@ -159,23 +159,21 @@ func moveTagAnnotations(obj *unstructured.Unstructured, tag map[string]any) erro
 	if !isMap {
 		return fmt.Errorf("tag.annotations: expected an object, got %T", v)
 	}
-	a := obj.GetAnnotations()
-	if a == nil {
-		a = map[string]string{}
-	}
 	for k, val := range m {
-		s, isString := val.(string)
-		if !isString {
+		if _, isString := val.(string); !isString {
 			return fmt.Errorf("tag.annotations.%s: expected a string, got %T", k, val)
 		}
+	}
+	a, err := fields.Metadata(obj.Object, "annotations", len(m) > 0)
+	if err != nil {
+		return err
+	}
+	for k, val := range m {
 		if _, exists := a[k]; !exists {
-			a[k] = s
+			a[k] = val
 		}
 	}
 	delete(tag, "annotations")
-	if len(a) > 0 {
-		obj.SetAnnotations(a)
-	}
 	return nil
 }
 

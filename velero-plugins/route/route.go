@@ -14,6 +14,7 @@ import (
 
 	"github.com/velero-openshift/plugins/common/action"
 	"github.com/velero-openshift/plugins/common/clusterfacts"
+	"github.com/velero-openshift/plugins/common/fields"
 	"github.com/velero-openshift/plugins/common/keys"
 )
 
@@ -38,8 +39,11 @@ func Registrations() []action.Registration {
 // marked generated: the restore then clears the host only when it is exactly the one generated on
 // that domain. Other routes are returned unchanged; the restore never looks at their domain.
 func backup(bi *action.BackupItem) (runtime.Unstructured, []velero.ResourceIdentifier, error) {
-	a := bi.Obj.GetAnnotations()
-	if a[keys.HostGenerated] != "true" {
+	a, err := fields.Metadata(bi.Obj.Object, "annotations", false)
+	if err != nil {
+		return nil, nil, err
+	}
+	if a.Get(keys.HostGenerated) != "true" {
 		return bi.Obj, nil, nil
 	}
 	if bi.Facts.AppsDomain == "" {
@@ -52,7 +56,6 @@ func backup(bi *action.BackupItem) (runtime.Unstructured, []velero.ResourceIdent
 	} else {
 		a[keys.BackupAppsDomain] = bi.Facts.AppsDomain
 	}
-	bi.Obj.SetAnnotations(a)
 	return bi.Obj, nil, nil
 }
 

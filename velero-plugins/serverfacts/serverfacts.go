@@ -11,6 +11,7 @@ import (
 
 	"github.com/velero-openshift/plugins/common/action"
 	"github.com/velero-openshift/plugins/common/clusterfacts"
+	"github.com/velero-openshift/plugins/common/fields"
 	"github.com/velero-openshift/plugins/common/keys"
 	"github.com/velero-openshift/plugins/common/podspec"
 )
@@ -40,9 +41,9 @@ func Registrations() []action.Registration {
 //
 // It records the source facts.
 func backup(bi *action.BackupItem) (runtime.Unstructured, []velero.ResourceIdentifier, error) {
-	a := bi.Obj.GetAnnotations()
-	if a == nil {
-		a = map[string]string{}
+	a, err := fields.Metadata(bi.Obj.Object, "annotations", true)
+	if err != nil {
+		return nil, nil, err
 	}
 	// The key keeps upstream's meaning (Kubernetes major.minor); OpenShift's version has its own.
 	setOrDelete(a, keys.BackupServerVersion, bi.Facts.KubeVersion)
@@ -60,13 +61,12 @@ func backup(bi *action.BackupItem) (runtime.Unstructured, []velero.ResourceIdent
 			clusterfacts.FactRegistryExternalHostnames)
 	}
 	setOrDelete(a, keys.BackupAppsDomain, bi.Facts.AppsDomain)
-	bi.Obj.SetAnnotations(a)
 	return bi.Obj, nil, nil
 }
 
 // setOrDelete sets a[key] to a non-empty value, and removes key for an empty one: an item restored
 // from another cluster's backup carries that cluster's facts, which must not pass for this one's.
-func setOrDelete(a map[string]string, key, value string) {
+func setOrDelete(a map[string]any, key, value string) {
 	if value == "" {
 		delete(a, key)
 		return
@@ -79,13 +79,12 @@ func setOrDelete(a map[string]string, key, value string) {
 //
 // It records the destination facts.
 func restore(ri *action.RestoreItem) (*velero.RestoreItemActionExecuteOutput, error) {
-	a := ri.Obj.GetAnnotations()
-	if a == nil {
-		a = map[string]string{}
+	a, err := fields.Metadata(ri.Obj.Object, "annotations", true)
+	if err != nil {
+		return nil, err
 	}
 	setOrDelete(a, keys.RestoreServerVersion, ri.Destination.KubeVersion)
 	setOrDelete(a, keys.RestoreOpenShiftVersion, ri.Destination.OpenShiftVersion)
 	a[keys.RestoreRegistryHostname] = ri.Destination.RegistryHostname
-	ri.Obj.SetAnnotations(a)
 	return action.Keep(ri.Obj), nil
 }
