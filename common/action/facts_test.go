@@ -72,7 +72,14 @@ func TestRestoreItemWarnsOnceWhenDestinationRegistryIsUnknown(t *testing.T) {
 		want     int
 	}{
 		{"item with internal images", sourcePod, "", 1},
-		{"item without a recorded registry", plainPod, "", 0},
+		// Nothing recorded: OpenShift's registry hostnames are assumed, whose references cannot
+		// be rewritten either.
+		{"item without a recorded registry", plainPod, "", 1},
+		{"item recorded without a source registry", func() *unstructured.Unstructured {
+			p := plainPod()
+			p.SetAnnotations(map[string]string{keys.BackupRegistryHostname: ""})
+			return p
+		}, "", 0},
 		{"registry overridden by config", sourcePod, "registry.b.example.com", 0},
 	}
 	for _, tt := range tests {

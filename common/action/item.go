@@ -31,7 +31,10 @@ type SourceFacts struct {
 	AppsDomain                string
 }
 
-// SourceFactsOf reads the facts the common backup action recorded on obj.
+// SourceFactsOf reads the facts a backup recorded on obj: earlier versions of this plugin and
+// the upstream OpenShift plugin recorded them on every pod, workload, BuildConfig, ImageStream and
+// ImageStreamTag (keys.BackupRegistryHostname and the other openshift.io/backup-* annotations);
+// this version records the registry only on ImageStreams whose images it copied.
 func SourceFactsOf(obj *unstructured.Unstructured) SourceFacts {
 	a := obj.GetAnnotations()
 	return SourceFacts{
@@ -41,6 +44,35 @@ func SourceFactsOf(obj *unstructured.Unstructured) SourceFacts {
 		RegistryExternalHostnames: SplitList(a[keys.BackupRegistryExternalHostnames]),
 		AppsDomain:                a[keys.BackupAppsDomain],
 	}
+}
+
+// recordsRegistry reports whether a backup recorded the source registry on obj. An empty value
+// is a record too: it says the source had no internal registry, so nothing is rewritten.
+func recordsRegistry(obj *unstructured.Unstructured) bool {
+	_, ok := obj.GetAnnotations()[keys.BackupRegistryHostname]
+	return ok
+}
+
+// OpenShiftRegistryHostnames are the internal registry's hostnames OpenShift gives every cluster:
+// the image-registry service of OpenShift 4 and the docker-registry service of 3.x.
+var OpenShiftRegistryHostnames = []string{"image-registry.openshift-image-registry.svc:5000", "docker-registry.default.svc:5000"}
+
+// assumedSource is the source registry of an item on which the backup recorded none (backups
+// taken by this version, which visits no pod or workload at backup; or without any OpenShift
+// plugin): OpenShift's own registry hostnames, and first the one the destination's plugin config
+// names with backupRegistryHostname, for a source whose registry was given another hostname. Each
+// counts under both forms of its service name (imageref.Aliases).
+func assumedSource(configured string) SourceFacts {
+	hosts := append([]string{}, OpenShiftRegistryHostnames...)
+	if configured != "" {
+		hosts = append([]string{configured}, hosts...)
+	}
+	src := SourceFacts{RegistryHostname: hosts[0]}
+	for _, h := range hosts {
+		src.RegistryExternalHostnames = append(src.RegistryExternalHostnames, h)
+		src.RegistryExternalHostnames = append(src.RegistryExternalHostnames, imageref.Aliases(h)...)
+	}
+	return src
 }
 
 // SplitList splits a comma-separated annotation value, trimming spaces and dropping empty entries.
@@ -67,7 +99,10 @@ type RestoreItem struct {
 	SourceNamespace string // the item's namespace in the backup
 	TargetNamespace string // where it is restored
 	Source          SourceFacts
-	Destination     clusterfacts.Facts // registry hostname override applied (see overrideRegistry)
+	// SourceAssumed is true when the backup recorded no source registry on the item, so Source
+	// names OpenShift's own registry hostnames (and the configured one, see assumedSource).
+	SourceAssumed bool
+	Destination   clusterfacts.Facts // registry hostname override applied (see overrideRegistry)
 	// UnknownFacts are the destination facts whose lookup failed (retried on later items), less
 	// those the plugin config overrides; their values in Destination are guesses. An action that
 	// needs one says so with WarnUnknownFacts.
@@ -105,9 +140,24 @@ func (e Env) RestoreItem(in *velero.RestoreItemActionExecuteInput) (*RestoreItem
 			return nil, fmt.Errorf("backed-up item: %w", err)
 		}
 	}
+	// Items backed up by earlier versions and by the upstream plugin rewrite exactly as they did:
+	// from the registry recorded on them (on the item as restored, else as backed up).
 	src := SourceFactsOf(obj)
 	if src.RegistryHostname == "" {
 		src = SourceFactsOf(fromBackup)
+	}
+	assumed := false
+	switch lived := fromBackup.GetAnnotations()[keys.RestoreRegistryHostname]; {
+	case lived != "" && !strings.EqualFold(lived, src.RegistryHostname):
+		// An object an earlier restore put on the backed-up cluster had its references rewritten
+		// to that cluster's registry, recorded then; the source record next to it names the
+		// cluster it came from, which this version's backup no longer overwrites. (Earlier
+		// versions overwrote it at backup, so for their items both name the same registry.)
+		src.RegistryHostname, src.RegistryExternalHostnames = lived, nil
+	case src.RegistryHostname == "" && !recordsRegistry(obj) && !recordsRegistry(fromBackup):
+		domain := src.AppsDomain
+		src, assumed = assumedSource(cfg.BackupRegistryHostname), true
+		src.AppsDomain = domain
 	}
 	mapping := nsmap.FromRestore(in.Restore)
 	ns := obj.GetNamespace()
@@ -119,6 +169,7 @@ func (e Env) RestoreItem(in *velero.RestoreItemActionExecuteInput) (*RestoreItem
 		SourceNamespace: ns,
 		TargetNamespace: mapping.Map(ns),
 		Source:          src,
+		SourceAssumed:   assumed,
 		Destination:     dest,
 		UnknownFacts:    unknown,
 		Config:          cfg,
