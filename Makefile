@@ -6,10 +6,17 @@ BIN       := $(CURDIR)/bin
 FUZZTIME  ?= 30000x
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
+# The images: names $(IMAGE_REPO)/openshift-velero-plugin:$(IMAGE_TAG) and
+# $(IMAGE_REPO)/openshift-migration-plugin:$(IMAGE_TAG), one manifest list each for PLATFORMS;
+# `make images-push` pushes them to $(REGISTRY) (default: IMAGE_REPO). See hack/images.sh.
 IMAGE_REPO ?= quay.io/velero-openshift
-IMAGE_TAG  ?= latest
+IMAGE_TAG  ?= $(shell git describe --tags --always --dirty)
+REGISTRY   ?= $(IMAGE_REPO)
+PLATFORMS  ?= linux/amd64 linux/arm64 linux/ppc64le linux/s390x
+HOSTARCH   := $(shell $(GO) env GOARCH)
+export IMAGE_REPO IMAGE_TAG REGISTRY PLATFORMS
 
-.PHONY: all build unit test integration e2e demo demo-migration bench-e2e bench-migration stack-build stack-up stack-down crds crds-check lint fuzz bench images clean
+.PHONY: all build unit test integration e2e demo demo-migration bench-e2e bench-migration stack-build stack-up stack-down crds crds-check lint fuzz bench cross images images-test images-push clean
 
 all: build
 
@@ -75,7 +82,7 @@ crds-check:
 
 ## lint: gofmt, go vet and staticcheck, all clean
 lint: $(STATICCHECK)
-	@out=$$(gofmt -l common velero-plugins openshift-velero-plugin openshift-migration-plugin test build 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l common velero-plugins openshift-velero-plugin openshift-migration-plugin cmd hack test build 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet -tags $(TAGS),e2e,e2ebench,integration ./...
 	$(STATICCHECK) -tags $(TAGS),e2e,e2ebench,integration ./...
 
@@ -90,10 +97,29 @@ fuzz:
 bench:
 	hack/bench.sh
 
-## images: the two init-container images (needs a container engine)
-images:
-	docker build -f Dockerfile.general -t $(IMAGE_REPO)/openshift-velero-plugin:$(IMAGE_TAG) .
-	docker build -f Dockerfile.migration -t $(IMAGE_REPO)/openshift-migration-plugin:$(IMAGE_TAG) .
+## cross: the plugin binaries and the images' entrypoint (install-plugin), static, for every
+## architecture of PLATFORMS, into bin/linux_<arch>/ (what the Dockerfiles copy, by TARGETARCH)
+cross: $(foreach p,$(PLATFORMS),cross-$(notdir $(p)))
+cross-%:
+	CGO_ENABLED=0 GOOS=linux GOARCH=$* $(GO) build $(BUILDARGS) -o $(BIN)/linux_$*/ ./openshift-velero-plugin ./openshift-migration-plugin ./cmd/install-plugin
+
+## images: the two init-container images, one manifest list each for PLATFORMS, built with
+## buildah, podman or docker (buildah installed from apt when none is), then checked: every
+## platform listed, each image's binaries ELF executables for its machine
+images: cross
+	hack/images.sh build
+	hack/images.sh check
+
+## images-test: both images for this machine's architecture; each image's entrypoint run as
+## Velero's init container runs it (empty dir at /target) must install the plugin byte for byte,
+## executable; the installed plugins are left in bin/from-images/ (the end-to-end suite runs them)
+images-test: cross-$(HOSTARCH)
+	hack/images.sh test $(BIN)/from-images
+
+## images-push: push both manifest lists (make images first) to REGISTRY, e.g.
+## make images-push REGISTRY=quay.io/myorg
+images-push:
+	hack/images.sh push
 
 clean:
 	rm -rf $(BIN)
