@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -29,7 +31,9 @@ const (
 // registry for restores (registry -> registry and store -> store work too). Digests are
 // preserved (a copy that would have to change one fails), manifest lists are copied whole,
 // blobs the destination already has are not copied again, and each image copy is retried with
-// exponential backoff on transient errors. The zero value is ready to use.
+// exponential backoff on transient errors. Each copy is bounded in time (Timeout, IdleTimeout),
+// and a panic during a copy is that image's error ("internal error"), never the process's end.
+// The zero value is ready to use.
 type Copier struct {
 	// Concurrency bounds how many images CopyAll copies at once (default 4).
 	Concurrency int
@@ -41,11 +45,23 @@ type Copier struct {
 	// Backoff is the wait before the first retry, doubled for each further retry up to
 	// MaxBackoff (defaults 1s and 30s).
 	Backoff, MaxBackoff time.Duration
-	// Log receives one line per copied image (bytes, duration) and one per retry; nil discards.
+	// Timeout bounds each image copy, retries included (default DefaultTimeout): a copy still
+	// running then fails, and is not tried again.
+	Timeout time.Duration
+	// IdleTimeout stops a copy attempt that moved no data for that long (default
+	// DefaultIdleTimeout): a stalled connection, retried like any transient failure.
+	IdleTimeout time.Duration
+	// TimeoutSetting and IdleTimeoutSetting name where the bounds are configured, for the errors
+	// of copies that reach them.
+	TimeoutSetting, IdleTimeoutSetting string
+	// Log receives one line per image: copied (bytes, duration, and the causes of any retries)
+	// or failed; each retry on its own only at debug level. nil discards.
 	Log logrus.FieldLogger
 
 	semOnce sync.Once
 	sem     *semaphore.Weighted
+	// moved is when any copy of this Copier last moved data (unix nanoseconds), for idleWatch.
+	moved atomic.Int64
 }
 
 // DefaultMaxBlobs is the default of Copier.MaxBlobs.
@@ -108,8 +124,8 @@ func (c *Copier) Copy(ctx context.Context, src, dst Image) (Result, error) {
 
 // CopyAll copies the jobs, up to Concurrency at once, and returns one Result per job in the same
 // order. Jobs with the same destination run one after another in the given order (so a tag ends
-// on the last image written to it); others run concurrently. A failed job does not stop the
-// others; a cancelled context does.
+// on the last image written to it); others run concurrently. A failed job (a panic included)
+// does not stop the others; a cancelled context does.
 func (c *Copier) CopyAll(ctx context.Context, jobs []Job) []Result {
 	results := make([]Result, len(jobs))
 	// Group by destination, keeping order within a group.
@@ -137,6 +153,8 @@ func (c *Copier) CopyAll(ctx context.Context, jobs []Job) []Result {
 			defer wg.Done()
 			for g := range work {
 				for _, i := range g {
+					// copyWithRetry recovers its panics into the job's result: a panic in
+					// this goroutine would end the process.
 					results[i] = c.copyWithRetry(ctx, jobs[i])
 				}
 			}
@@ -150,7 +168,7 @@ func (c *Copier) CopyAll(ctx context.Context, jobs []Job) []Result {
 	return results
 }
 
-func (c *Copier) copyWithRetry(ctx context.Context, job Job) Result {
+func (c *Copier) copyWithRetry(ctx context.Context, job Job) (res Result) {
 	attempts := c.Attempts
 	if attempts <= 0 {
 		attempts = DefaultAttempts
@@ -162,27 +180,48 @@ func (c *Copier) copyWithRetry(ctx context.Context, job Job) Result {
 	if maxBackoff <= 0 {
 		maxBackoff = DefaultMaxBackoff
 	}
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
 	log := c.log().WithFields(logrus.Fields{"source": job.Src.String(), "destination": job.Dst.String()})
 	start := time.Now()
-	res := Result{Job: job}
+	res = Result{Job: job}
 	var err error
+	// A panic outside an attempt (each attempt recovers its own) is this image's failure too:
+	// CopyAll runs this in goroutines of its own, where it would end the process.
+	var perr error
+	defer func() {
+		if perr != nil {
+			res.Err = c.failed(log, job, res.Attempts, attempts, perr, nil)
+		}
+	}()
+	defer catch(&perr)
+	// The time limit covers every attempt and the pauses between them.
+	bounded, cancel := context.WithTimeoutCause(ctx, timeout, &TimeoutError{Limit: timeout, Setting: c.TimeoutSetting})
+	defer cancel()
+	var retried []string // the errors of the attempts retried, for the log
 	for res.Attempts < attempts {
 		res.Attempts++
 		var st stats
-		res.Digest, res.Converted, st, err = c.copyOnce(ctx, job)
+		res.Digest, res.Converted, st, err = c.copyOnce(bounded, job)
 		res.Bytes += st.bytes
 		res.BlobsCopied += st.copied
 		res.BlobsReused += st.reused
 		if err == nil {
 			break
 		}
-		if ctx.Err() != nil || !Transient(err) || res.Attempts == attempts {
+		if ctx.Err() == nil && bounded.Err() != nil {
+			err = context.Cause(bounded) // the time limit, whatever the attempt made of it
+		}
+		if bounded.Err() != nil || !Transient(err) || res.Attempts == attempts {
 			break
 		}
+		retried = append(retried, fmt.Sprintf("attempt %d: %v", res.Attempts, err))
 		log.WithError(err).WithFields(logrus.Fields{"attempt": res.Attempts, "of": attempts, "retryIn": backoff.String()}).
-			Warn("image copy failed, retrying")
+			Debug("image copy attempt failed, retrying")
 		select {
-		case <-ctx.Done():
+		case <-bounded.Done():
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, maxBackoff)
@@ -192,22 +231,41 @@ func (c *Copier) copyWithRetry(ctx context.Context, job Job) Result {
 		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
 		}
-		res.Err = fmt.Errorf("copy %s to %s (attempt %d of %d): %w", job.Src, job.Dst, res.Attempts, attempts, err)
-		// A warning: whether a failed copy is an error (and of what) is the caller's call; a
-		// missing source image, for one, is only a warning for the image stream backup.
-		log.WithError(err).WithField("attempts", res.Attempts).Warn("image copy failed")
+		res.Err = c.failed(log, job, res.Attempts, attempts, err, retried)
 		return res
 	}
 	mibps := 0.0
 	if s := res.Duration.Seconds(); s > 0 {
 		mibps = float64(res.Bytes) / (1 << 20) / s
 	}
-	log.WithFields(logrus.Fields{
+	entry := log.WithFields(logrus.Fields{
 		"digest": res.Digest.String(), "bytes": res.Bytes, "blobsCopied": res.BlobsCopied,
 		"blobsReused": res.BlobsReused, "duration": res.Duration.Round(time.Millisecond).String(),
 		"MiBps": fmt.Sprintf("%.1f", mibps), "attempts": res.Attempts,
-	}).Info("image copied")
+	})
+	if len(retried) > 0 {
+		// Once per image, here: what failed and was retried.
+		entry = entry.WithField("retried", strings.Join(retried, "; "))
+	}
+	entry.Info("image copied")
 	return res
+}
+
+// failed is the error of a copy that failed for good, logged as a warning (whether it is an
+// error, and of what, is the caller's call: a missing source image, for one, is only a warning
+// for the image stream backup), with the errors of the attempts retried before; a panic's stack
+// goes to the debug log.
+func (c *Copier) failed(log logrus.FieldLogger, job Job, attempt, attempts int, err error, retried []string) error {
+	var perr *PanicError
+	if errors.As(err, &perr) {
+		log.WithField("panic", fmt.Sprint(perr.Value)).Debugf("image copy panicked:\n%s", perr.Stack)
+	}
+	entry := log.WithError(err).WithField("attempts", attempt)
+	if len(retried) > 0 {
+		entry = entry.WithField("retried", strings.Join(retried, "; "))
+	}
+	entry.Warn("image copy failed")
+	return fmt.Errorf("copy %s to %s (attempt %d of %d): %w", job.Src, job.Dst, attempt, attempts, err)
 }
 
 type stats struct {
@@ -236,8 +294,27 @@ func (c *Copier) copyOnce(ctx context.Context, job Job) (digest.Digest, bool, st
 	return d, err == nil, st, err
 }
 
-// copyImage is one copy.Image call. Progress events count transferred and reused blobs.
-func (c *Copier) copyImage(ctx context.Context, src, dst Image, preserveDigests bool) (digest.Digest, stats, error) {
+// copyImage is one copy.Image call, stopped when it moves no data for the idle bound. Progress
+// events count transferred and reused blobs. A panic, here or in a goroutine of this package, is
+// the attempt's error.
+func (c *Copier) copyImage(ctx context.Context, src, dst Image, preserveDigests bool) (d digest.Digest, st stats, err error) {
+	idle := c.IdleTimeout
+	if idle <= 0 {
+		idle = DefaultIdleTimeout
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	defer func() {
+		// The idle bound, the time limit or a panic in a goroutine of this attempt, rather than
+		// whatever copy.Image made of the cancellation.
+		var bound *TimeoutError
+		var perr *PanicError
+		if cause := context.Cause(ctx); err != nil && (errors.As(cause, &bound) || errors.As(cause, &perr)) {
+			err = cause
+		}
+	}()
+	defer catch(&err)
+
 	srcSys, err := src.systemContext(ctx)
 	if err != nil {
 		return "", stats{}, err
@@ -254,20 +331,20 @@ func (c *Copier) copyImage(ctx context.Context, src, dst Image, preserveDigests 
 	}
 	defer func() { _ = policy.Destroy() }()
 
+	watch := newIdleWatch(idle, c.IdleTimeoutSetting, &c.moved)
 	progress := make(chan types.ProgressProperties, 16)
-	var st stats
-	done := make(chan struct{})
+	consumed := make(chan struct{})
+	var counted stats
 	go func() {
-		defer close(done)
-		for p := range progress {
-			switch p.Event {
-			case types.ProgressEventDone:
-				st.bytes += int64(p.Offset)
-				st.copied++
-			case types.ProgressEventSkipped:
-				st.reused++
-			}
-		}
+		defer close(consumed)
+		watch.consume(progress, &counted, cancel)
+	}()
+	go watch.run(ctx, cancel)
+	defer func() {
+		// After copy.Image returned or panicked: its goroutines are done, nothing sends.
+		close(progress)
+		<-consumed
+		st = counted
 	}()
 	opts := &copy.Options{
 		SourceCtx:          srcSys,
@@ -280,19 +357,17 @@ func (c *Copier) copyImage(ctx context.Context, src, dst Image, preserveDigests 
 		RemoveSignatures:                      dst.store != nil || (dst.reg != nil && dst.reg.dropSignatures),
 		OptimizeDestinationImageAlreadyExists: true,
 		Progress:                              progress,
-		ProgressInterval:                      time.Second,
+		ProgressInterval:                      watch.progressInterval(),
 		// One bound for all images this Copier copies at once, so memory does not grow with
 		// Concurrency.
 		ConcurrentBlobCopiesSemaphore: c.blobSemaphore(),
 	}
 	raw, err := copy.Image(ctx, policy, dst.ref, src.ref, opts)
-	close(progress)
-	<-done
 	if err != nil {
-		return "", st, err
+		return "", stats{}, err // st: the deferred count
 	}
-	d, err := manifest.Digest(raw)
-	return d, st, err
+	d, err = manifest.Digest(raw)
+	return d, stats{}, err
 }
 
 // withoutDigest is the same store repository with neither tag nor digest: where a converted image

@@ -17,6 +17,11 @@
 //	dst, _ := store.Image("ns/app", "sha256:...")
 //	res, err := (&imagecopy.Copier{Log: log}).Copy(ctx, src, dst)
 //
+// Every copy ends as that image's Result: a copy that moves no data for Copier.IdleTimeout, or
+// runs past Copier.Timeout, is stopped (the first retried as transient), and a panic in
+// containers/image, distribution or this package during a copy is an "internal error" of that
+// image, not the end of the plugin process.
+//
 // A registry can also be an end of its own, as MTC's migration registry is: anonymous, plain HTTP
 // or TLS (RegistryOptions.AllowPlainHTTP: probed once, TLS always verified unless configured).
 //

@@ -17,9 +17,10 @@ import (
 )
 
 // Transient reports whether a copy error is worth retrying: network failures (refused, reset,
-// timeouts, truncated streams) and server-side overload or failure (HTTP 5xx, 429, S3 SlowDown).
-// Authentication and authorization failures, missing images, digest mismatches and invalid
-// manifests are not.
+// timeouts, truncated streams, a copy idle past the Copier's idle bound) and server-side overload
+// or failure (HTTP 5xx, 429, S3 SlowDown). Authentication and authorization failures, missing
+// images, digest mismatches, invalid manifests, a copy over its time limit and a recovered panic
+// are not.
 func Transient(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false
@@ -53,7 +54,7 @@ func Transient(err error) bool {
 var permanentPhrases = []string{
 	"unauthorized", "authentication required", "access denied", "accessdenied", "forbidden",
 	"signaturedoesnotmatch", "invalidaccesskeyid", "nosuchbucket", "manifest unknown",
-	"name unknown", "not found", "x509:", "certificate",
+	"name unknown", "not found", "x509:", "certificate", "internal error: panic",
 }
 
 var transientPhrases = []string{
@@ -67,6 +68,10 @@ var transientPhrases = []string{
 // visits the causes).
 func classify(e error) (transient, ok bool) {
 	switch e := e.(type) {
+	case *TimeoutError:
+		return e.Idle, true
+	case *PanicError:
+		return false, true
 	case docker.ErrUnauthorizedForCredentials, *docker.ErrUnauthorizedForCredentials:
 		return false, true
 	case docker.UnexpectedHTTPStatusError:

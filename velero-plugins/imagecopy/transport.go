@@ -97,7 +97,8 @@ func (r storeRef) PolicyConfigurationNamespaces() []string {
 	}
 }
 
-func (r storeRef) NewImage(ctx context.Context, sys *types.SystemContext) (types.ImageCloser, error) {
+func (r storeRef) NewImage(ctx context.Context, sys *types.SystemContext) (_ types.ImageCloser, err error) {
+	defer catch(&err)
 	src, err := r.NewImageSource(ctx, sys)
 	if err != nil {
 		return nil, err
@@ -109,7 +110,8 @@ func (r storeRef) repository(ctx context.Context) (distribution.Repository, erro
 	return r.store.ns.Repository(ctx, r.named)
 }
 
-func (r storeRef) NewImageSource(ctx context.Context, _ *types.SystemContext) (types.ImageSource, error) {
+func (r storeRef) NewImageSource(ctx context.Context, _ *types.SystemContext) (_ types.ImageSource, err error) {
+	defer catch(&err)
 	repo, err := r.repository(ctx)
 	if err != nil {
 		return nil, err
@@ -117,7 +119,8 @@ func (r storeRef) NewImageSource(ctx context.Context, _ *types.SystemContext) (t
 	return &storeSource{ref: r, repo: repo}, nil
 }
 
-func (r storeRef) NewImageDestination(ctx context.Context, _ *types.SystemContext) (types.ImageDestination, error) {
+func (r storeRef) NewImageDestination(ctx context.Context, _ *types.SystemContext) (_ types.ImageDestination, err error) {
+	defer catch(&err)
 	repo, err := r.repository(ctx)
 	if err != nil {
 		return nil, err
@@ -151,7 +154,8 @@ type storeSource struct {
 func (s *storeSource) Reference() types.ImageReference { return s.ref }
 func (s *storeSource) Close() error                    { return nil }
 
-func (s *storeSource) GetManifest(ctx context.Context, instanceDigest *digest.Digest) ([]byte, string, error) {
+func (s *storeSource) GetManifest(ctx context.Context, instanceDigest *digest.Digest) (_ []byte, _ string, err error) {
+	defer catch(&err)
 	var dgst digest.Digest
 	if instanceDigest != nil {
 		dgst = *instanceDigest
@@ -176,8 +180,10 @@ func (s *storeSource) GetManifest(ctx context.Context, instanceDigest *digest.Di
 	return payload, mt, nil
 }
 
-// GetBlob opens the blob for streaming; nothing is read into memory.
-func (s *storeSource) GetBlob(ctx context.Context, info types.BlobInfo, _ types.BlobInfoCache) (io.ReadCloser, int64, error) {
+// GetBlob opens the blob for streaming; nothing is read into memory. containers/image reads it in
+// goroutines of its own: a panic in the storage driver's reads is a read error (safeReader).
+func (s *storeSource) GetBlob(ctx context.Context, info types.BlobInfo, _ types.BlobInfoCache) (_ io.ReadCloser, _ int64, err error) {
+	defer catch(&err)
 	blobs := s.repo.Blobs(ctx)
 	desc, err := blobs.Stat(ctx, info.Digest)
 	if err != nil {
@@ -187,7 +193,20 @@ func (s *storeSource) GetBlob(ctx context.Context, info types.BlobInfo, _ types.
 	if err != nil {
 		return nil, -1, fmt.Errorf("blob %s in %s: %w", info.Digest, s.ref.named.Name(), err)
 	}
-	return rc, desc.Size, nil
+	return safeReader{rc}, desc.Size, nil
+}
+
+// safeReader turns a panic while reading or closing into an error.
+type safeReader struct{ io.ReadCloser }
+
+func (r safeReader) Read(p []byte) (n int, err error) {
+	defer catch(&err)
+	return r.ReadCloser.Read(p)
+}
+
+func (r safeReader) Close() (err error) {
+	defer catch(&err)
+	return r.ReadCloser.Close()
 }
 
 func (s *storeSource) HasThreadSafeGetBlob() bool { return true }
@@ -241,7 +260,8 @@ func (d *storeDestination) HasThreadSafePutBlob() bool           { return true }
 // way digest and size are checked before the blob becomes visible and before it is linked into
 // the repository, and a failed upload is cancelled with a context that is not cancelled, so a
 // cancelled copy still cleans up.
-func (d *storeDestination) PutBlob(ctx context.Context, stream io.Reader, info types.BlobInfo, _ types.BlobInfoCache, isConfig bool) (types.BlobInfo, error) {
+func (d *storeDestination) PutBlob(ctx context.Context, stream io.Reader, info types.BlobInfo, _ types.BlobInfoCache, isConfig bool) (_ types.BlobInfo, err error) {
+	defer catch(&err)
 	if isConfig && info.Digest != "" {
 		// copy.Image never asks TryReusingBlob about the config; do not upload it again.
 		if ok, reused, err := d.TryReusingBlob(ctx, info, nil, false); err == nil && ok {
@@ -253,7 +273,6 @@ func (d *storeDestination) PutBlob(ctx context.Context, stream io.Reader, info t
 	}
 	store := d.ref.store
 	var desc imgspecv1.Descriptor
-	var err error
 	if info.Digest != "" && store.direct {
 		desc, err = store.putBlobDirect(ctx, d.repo, stream, info.Digest, info.Size)
 	} else {
@@ -311,7 +330,8 @@ func (d *storeDestination) putBlobUpload(ctx context.Context, stream io.Reader, 
 // TryReusingBlob answers from the store: a blob already linked into the repository is reused; a
 // blob the store holds for another repository is linked into this one, so it is never uploaded
 // twice.
-func (d *storeDestination) TryReusingBlob(ctx context.Context, info types.BlobInfo, _ types.BlobInfoCache, _ bool) (bool, types.BlobInfo, error) {
+func (d *storeDestination) TryReusingBlob(ctx context.Context, info types.BlobInfo, _ types.BlobInfoCache, _ bool) (_ bool, _ types.BlobInfo, err error) {
+	defer catch(&err)
 	if info.Digest == "" {
 		return false, types.BlobInfo{}, nil
 	}
@@ -333,7 +353,8 @@ func (d *storeDestination) TryReusingBlob(ctx context.Context, info types.BlobIn
 // PutManifest stores the manifest bytes unchanged (so the digest is preserved). distribution
 // refuses a manifest whose blobs (or, for an index, whose instances) are not in the
 // repository, so a stored manifest never points at missing data.
-func (d *storeDestination) PutManifest(ctx context.Context, raw []byte, instanceDigest *digest.Digest) error {
+func (d *storeDestination) PutManifest(ctx context.Context, raw []byte, instanceDigest *digest.Digest) (err error) {
+	defer catch(&err)
 	mt := manifest.GuessMIMEType(raw)
 	m, _, err := distribution.UnmarshalManifest(mt, raw)
 	if err != nil {
@@ -361,7 +382,8 @@ func (d *storeDestination) PutSignatures(_ context.Context, sigs [][]byte, _ *di
 }
 
 // Commit points the tag (if the reference has one) at the top-level manifest.
-func (d *storeDestination) Commit(ctx context.Context, toplevel types.UnparsedImage) error {
+func (d *storeDestination) Commit(ctx context.Context, toplevel types.UnparsedImage) (err error) {
+	defer catch(&err)
 	if d.top == "" {
 		// Nothing was written: copy found the image already stored (or the manifest list's
 		// instances were all skipped). The tag goes to the source's top-level manifest, which
