@@ -30,6 +30,12 @@ const (
 	// migration registry that serves TLS (the migration plugin's ImageStream copy). A registry
 	// serving plain HTTP needs no setting. Off by default; each use is logged as a warning.
 	KeyMigrationRegistryInsecureSkipTLSVerify = "migrationRegistryInsecureSkipTLSVerify"
+	// KeyImageCopyTimeout bounds each ImageStream image copy, retries included (Go duration or
+	// seconds, e.g. "30m"); a copy still running then fails. KeyImageCopyIdleTimeout stops a copy
+	// that moved no data for that long (e.g. "2m"), retried as a transient failure. Both must be
+	// positive: every copy is bounded. Defaults: the image copy engine's (30m, 2m).
+	KeyImageCopyTimeout     = "imageCopyTimeout"
+	KeyImageCopyIdleTimeout = "imageCopyIdleTimeout"
 )
 
 // DefaultPullSecretWait bounds how long a restore waits for the destination to mint a service
@@ -48,6 +54,8 @@ type Config struct {
 	// MigrationRegistryInsecureSkipTLSVerify skips certificate verification of a migration
 	// registry that serves TLS.
 	MigrationRegistryInsecureSkipTLSVerify bool
+	// ImageCopyTimeout and ImageCopyIdleTimeout bound each image copy; 0 is the engine's default.
+	ImageCopyTimeout, ImageCopyIdleTimeout time.Duration
 }
 
 // Default is the configuration with no ConfigMap.
@@ -97,6 +105,16 @@ func parse(data map[string]string) (Config, []error) {
 			problems = append(problems, fmt.Errorf("plugin config %s: %q is not a non-negative duration such as \"30s\"", KeyPullSecretWait, v))
 		} else {
 			c.PullSecretWait = d
+		}
+	}
+	for key, dst := range map[string]*time.Duration{KeyImageCopyTimeout: &c.ImageCopyTimeout, KeyImageCopyIdleTimeout: &c.ImageCopyIdleTimeout} {
+		if v := strings.TrimSpace(data[key]); v != "" {
+			d, err := parseDuration(v)
+			if err != nil || d <= 0 {
+				problems = append(problems, fmt.Errorf("plugin config %s: %q is not a positive duration such as \"30m\"", key, v))
+				continue
+			}
+			*dst = d
 		}
 	}
 	sort.Slice(problems, func(i, j int) bool { return problems[i].Error() < problems[j].Error() })

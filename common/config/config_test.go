@@ -49,6 +49,14 @@ func TestParse(t *testing.T) {
 		{"bad wait", map[string]string{KeyPullSecretWait: "soon"}, nil, KeyPullSecretWait},
 		{"bad values each named", map[string]string{KeyPullSecretWait: "soon", KeyImageStreamBackup: "ja"}, nil, KeyImageStreamBackup},
 		{"negative wait", map[string]string{KeyPullSecretWait: "-5s"}, nil, KeyPullSecretWait},
+		{"image copy bounds: the engine's by default", nil, func(c Config) bool { return c.ImageCopyTimeout == 0 && c.ImageCopyIdleTimeout == 0 }, ""},
+		{"image copy bounds", map[string]string{KeyImageCopyTimeout: "1h30m", KeyImageCopyIdleTimeout: " 90 "}, func(c Config) bool {
+			return c.ImageCopyTimeout == 90*time.Minute && c.ImageCopyIdleTimeout == 90*time.Second
+		}, ""},
+		{"bad image copy timeout", map[string]string{KeyImageCopyTimeout: "a while"}, nil, KeyImageCopyTimeout},
+		{"zero image copy timeout: every copy is bounded", map[string]string{KeyImageCopyTimeout: "0"}, nil, KeyImageCopyTimeout},
+		{"negative image copy idle timeout", map[string]string{KeyImageCopyIdleTimeout: "-2m"}, nil, KeyImageCopyIdleTimeout},
+		{"zero image copy idle timeout", map[string]string{KeyImageCopyIdleTimeout: "0s"}, nil, KeyImageCopyIdleTimeout},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
