@@ -79,15 +79,6 @@ func Parse(s string) (Ref, error) {
 	return r, nil
 }
 
-// IsInternal reports whether s names an image in the registry at host. An empty host never matches.
-func IsInternal(s, host string) bool {
-	if host == "" {
-		return false
-	}
-	r, err := Parse(s)
-	return err == nil && strings.EqualFold(r.Host, host)
-}
-
 // Aliases returns the other names that reach the registry at host, so references written with
 // them count as internal too: the in-cluster service name in its other form
 // (<svc>.<ns>.svc[:port] and <svc>.<ns>.svc.cluster.local[:port] are the same service) and the

@@ -39,15 +39,6 @@ func Path(obj *unstructured.Unstructured) ([]string, bool) {
 	return p, ok
 }
 
-// TemplateMetadataPath returns the path of the pod template's metadata (nil for a Pod itself).
-func TemplateMetadataPath(obj *unstructured.Unstructured) []string {
-	p, ok := Path(obj)
-	if !ok || len(p) < 2 {
-		return nil
-	}
-	return append(append([]string{}, p[:len(p)-1]...), "metadata")
-}
-
 // FieldName formats a path for error messages ("spec.template.spec.containers[0].image").
 func FieldName(path []string, rest ...string) string {
 	return strings.Join(append(append([]string{}, path...), rest...), ".")

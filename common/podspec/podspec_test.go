@@ -123,14 +123,3 @@ func TestPullSecrets(t *testing.T) {
 		t.Fatalf("error = %v, want one naming spec.imagePullSecrets[0].name", err)
 	}
 }
-
-func TestTemplateMetadataPath(t *testing.T) {
-	dc := withSpec("apps.openshift.io/v1", "DeploymentConfig", []string{"spec", "template", "spec"}, map[string]any{})
-	if got := FieldName(TemplateMetadataPath(dc)); got != "spec.template.metadata" {
-		t.Fatalf("TemplateMetadataPath = %s", got)
-	}
-	pod := withSpec("v1", "Pod", []string{"spec"}, map[string]any{})
-	if TemplateMetadataPath(pod) != nil {
-		t.Fatal("a Pod has no template metadata")
-	}
-}
