@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/velero-openshift/plugins/common/action"
+	"github.com/velero-openshift/plugins/common/fields"
 	"github.com/velero-openshift/plugins/openshift-migration-plugin/migration"
 )
 
@@ -107,22 +108,12 @@ func setLabels(item runtime.Unstructured, values map[string]string) (*unstructur
 	if err != nil {
 		return nil, err
 	}
-	meta, ok := obj.Object["metadata"].(map[string]any)
-	if !ok {
-		if obj.Object["metadata"] == nil {
-			return nil, fmt.Errorf("metadata: missing")
-		}
-		return nil, fmt.Errorf("metadata: expected an object, got %T", obj.Object["metadata"])
+	if obj.Object["metadata"] == nil {
+		return nil, fmt.Errorf("metadata: missing")
 	}
-	var labels map[string]any
-	switch l := meta["labels"].(type) {
-	case map[string]any:
-		labels = l
-	case nil:
-		labels = make(map[string]any, len(values))
-		meta["labels"] = labels
-	default:
-		return nil, fmt.Errorf("metadata.labels: expected an object, got %T", l)
+	labels, err := fields.Metadata(obj.Object, "labels", true)
+	if err != nil {
+		return nil, err
 	}
 	for k, v := range values {
 		labels[k] = v

@@ -154,6 +154,9 @@ func TestMalformed(t *testing.T) {
 	}{
 		{"labels not an object", func(o *unstructured.Unstructured) { o.Object["metadata"].(map[string]any)["labels"] = []any{"x"} }, "metadata.labels: expected an object"},
 		{"labels a string", func(o *unstructured.Unstructured) { o.Object["metadata"].(map[string]any)["labels"] = "a=b" }, "metadata.labels: expected an object"},
+		{"a label not a string", func(o *unstructured.Unstructured) {
+			o.Object["metadata"].(map[string]any)["labels"] = map[string]any{"tier": int64(1)}
+		}, "metadata.labels.tier: expected a string"},
 		{"metadata not an object", func(o *unstructured.Unstructured) { o.Object["metadata"] = "x" }, "metadata: expected an object"},
 		{"metadata missing", func(o *unstructured.Unstructured) { delete(o.Object, "metadata") }, "metadata: missing"},
 	}

@@ -170,7 +170,7 @@ func retainItem(obj *unstructured.Unstructured, spec map[string]any, policy stri
 	if policy == retain && !live.updated {
 		return nil
 	}
-	a, err := annotationsOf(obj, true)
+	a, err := fields.Metadata(obj.Object, "annotations", true)
 	if err != nil {
 		return err
 	}

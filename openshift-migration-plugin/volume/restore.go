@@ -55,7 +55,7 @@ func restorePVC(ri *action.RestoreItem) (*velero.RestoreItemActionExecuteOutput,
 		ri.Log.Info("skipping snapshot copy: a stage migration's stage restore does not restore snapshots")
 		return action.Skip(ri.Obj), nil
 	}
-	a, err := annotationsOf(ri.Obj, false)
+	a, err := fields.Metadata(ri.Obj.Object, "annotations", false)
 	if err != nil {
 		return nil, err
 	}

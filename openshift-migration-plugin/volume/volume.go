@@ -45,36 +45,10 @@ func Registrations() []action.Registration {
 	}
 }
 
-// annotationsOf returns obj's metadata.annotations map, shared with obj so edits happen in place.
-// With create, a missing map is added; without it, a missing map is nil. A field of the wrong type
-// is an error naming it.
-func annotationsOf(obj *unstructured.Unstructured, create bool) (map[string]any, error) {
-	meta, found, err := fields.NestedObject(obj.Object, "", "metadata")
-	if err != nil {
-		return nil, err
-	}
-	if !found {
-		if !create {
-			return nil, nil
-		}
-		meta = map[string]any{}
-		obj.Object["metadata"] = meta
-	}
-	a, found, err := fields.NestedObject(meta, "metadata", "annotations")
-	if err != nil {
-		return nil, err
-	}
-	if !found && create {
-		a = map[string]any{}
-		meta["annotations"] = a
-	}
-	return a, nil
-}
-
 // volumeOf reads the migration annotations of a PV or PVC; an annotation value that is not a
 // string is an error naming it.
 func volumeOf(obj *unstructured.Unstructured) (migration.Volume, error) {
-	a, err := annotationsOf(obj, false)
+	a, err := fields.Metadata(obj.Object, "annotations", false)
 	if err != nil {
 		return migration.Volume{}, err
 	}
@@ -116,7 +90,7 @@ func setStorageClass(obj *unstructured.Unstructured, class string) ([]string, er
 		changes = append(changes, fmt.Sprintf("spec.storageClassName %s -> %q", describeValue(old, ok), class))
 		spec["storageClassName"] = class
 	}
-	a, err := annotationsOf(obj, false)
+	a, err := fields.Metadata(obj.Object, "annotations", false)
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,7 @@ import (
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 
 	"github.com/velero-openshift/plugins/common/action"
+	"github.com/velero-openshift/plugins/common/fields"
 	"github.com/velero-openshift/plugins/common/keys"
 	"github.com/velero-openshift/plugins/common/opcache"
 	"github.com/velero-openshift/plugins/common/restorehooks"
@@ -105,7 +106,7 @@ func (b *Backup) Execute(item runtime.Unstructured, backup *velerov1.Backup) (ru
 	if err != nil {
 		return nil, nil, err
 	}
-	annotations, err := stringMap(bi.Obj, "annotations")
+	annotations, err := fields.Metadata(bi.Obj.Object, "annotations", true)
 	if err != nil {
 		return nil, nil, err
 	}

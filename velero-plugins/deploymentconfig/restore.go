@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/velero-openshift/plugins/common/action"
+	"github.com/velero-openshift/plugins/common/fields"
 	"github.com/velero-openshift/plugins/common/keys"
 	"github.com/velero-openshift/plugins/common/podspec"
 	"github.com/velero-openshift/plugins/common/restorehooks"
@@ -85,10 +86,7 @@ var podRecords = []string{keys.DCPodsHaveVolumeBackups, keys.DCPodsHaveRestoreHo
 // dropPodRecords removes podRecords from the restored DC: left on it, they would describe the
 // source's pods to a later backup taken with another plugin, which writes only its own.
 func dropPodRecords(obj *unstructured.Unstructured) error {
-	if meta, _ := obj.Object["metadata"].(map[string]any); meta == nil || meta["annotations"] == nil {
-		return nil
-	}
-	annotations, err := stringMap(obj, "annotations")
+	annotations, err := fields.Metadata(obj.Object, "annotations", false)
 	if err != nil {
 		return err
 	}
@@ -176,11 +174,11 @@ func scaleDown(ri *action.RestoreItem) error {
 		}
 		paused = b
 	}
-	annotations, err := stringMap(ri.Obj, "annotations")
+	annotations, err := fields.Metadata(ri.Obj.Object, "annotations", true)
 	if err != nil {
 		return err
 	}
-	labels, err := stringMap(ri.Obj, "labels")
+	labels, err := fields.Metadata(ri.Obj.Object, "labels", true)
 	if err != nil {
 		return err
 	}
@@ -216,23 +214,4 @@ func intField(obj *unstructured.Unstructured, path ...string) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("%s: expected an integer, got %T %v", name, v, v)
-}
-
-// stringMap returns metadata[field] (labels or annotations) for editing in place, creating it when
-// absent; a value of the wrong type is an error rather than silently replaced.
-func stringMap(obj *unstructured.Unstructured, field string) (map[string]any, error) {
-	meta, ok := obj.Object["metadata"].(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("metadata: expected an object, got %T", obj.Object["metadata"])
-	}
-	switch m := meta[field].(type) {
-	case map[string]any:
-		return m, nil
-	case nil:
-		created := map[string]any{}
-		meta[field] = created
-		return created, nil
-	default:
-		return nil, fmt.Errorf("metadata.%s: expected an object, got %T", field, m)
-	}
 }

@@ -235,6 +235,10 @@ func TestRestoreBadInputIsNamedError(t *testing.T) {
 			setScaleDown(dc)
 			dc.Object["metadata"].(map[string]any)["labels"] = "x"
 		}, "metadata.labels: expected an object"},
+		{"a label not a string", func(dc *unstructured.Unstructured) {
+			setScaleDown(dc)
+			dc.Object["metadata"].(map[string]any)["labels"] = map[string]any{"tier": int64(1)}
+		}, "metadata.labels.tier: expected a string"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

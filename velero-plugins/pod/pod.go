@@ -15,6 +15,7 @@ import (
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 
 	"github.com/velero-openshift/plugins/common/action"
+	"github.com/velero-openshift/plugins/common/fields"
 	"github.com/velero-openshift/plugins/common/keys"
 	"github.com/velero-openshift/plugins/common/owners"
 	"github.com/velero-openshift/plugins/common/podspec"
@@ -128,7 +129,7 @@ func isDeploymentConfigPod(owner *owners.Owner, pod *unstructured.Unstructured) 
 // adopts nor deletes the pod while Velero restores its volumes or runs its hooks, and labels it with
 // the restore's name so a post-restore cleanup finds it (as OADP's dc-post-restore script does).
 func detach(obj *unstructured.Unstructured, restoreName string) error {
-	labels, err := labelsMap(obj)
+	labels, err := fields.Metadata(obj.Object, "labels", true)
 	if err != nil {
 		return err
 	}
@@ -136,24 +137,6 @@ func detach(obj *unstructured.Unstructured, restoreName string) error {
 	delete(labels, keys.DeploymentConfigLabel)
 	labels[keys.DisconnectedFromDC] = label.GetValidName(restoreName)
 	return nil
-}
-
-// labelsMap returns obj's labels map for editing in place, creating it when absent.
-func labelsMap(obj *unstructured.Unstructured) (map[string]any, error) {
-	meta, ok := obj.Object["metadata"].(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("metadata: expected an object, got %T", obj.Object["metadata"])
-	}
-	switch l := meta["labels"].(type) {
-	case map[string]any:
-		return l, nil
-	case nil:
-		created := map[string]any{}
-		meta["labels"] = created
-		return created, nil
-	default:
-		return nil, fmt.Errorf("metadata.labels: expected an object, got %T", l)
-	}
 }
 
 // unpin drops the node pinning the destination cannot honour: a kubernetes.io/hostname node

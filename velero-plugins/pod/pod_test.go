@@ -407,6 +407,11 @@ func TestBadInputIsNamedError(t *testing.T) {
 			withMeta(o, nil, map[string]string{keys.DeploymentConfigAnnotation: "web", keys.VeleroPostRestoreHookCommand: "true"})
 			o.Object["metadata"].(map[string]any)["labels"] = []any{"x"}
 		}, "metadata.labels"},
+		{"a label not a string on detach", func(o *unstructured.Unstructured) {
+			ownedBy(o, "ReplicationController", "web-1", true)
+			withMeta(o, nil, map[string]string{keys.DeploymentConfigAnnotation: "web", keys.VeleroPostRestoreHookCommand: "true"})
+			o.Object["metadata"].(map[string]any)["labels"] = map[string]any{"tier": int64(1)}
+		}, "metadata.labels.tier: expected a string"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

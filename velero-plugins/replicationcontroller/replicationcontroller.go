@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/velero-openshift/plugins/common/action"
+	"github.com/velero-openshift/plugins/common/fields"
 	"github.com/velero-openshift/plugins/common/keys"
 	"github.com/velero-openshift/plugins/common/opcache"
 	"github.com/velero-openshift/plugins/common/owners"
@@ -105,17 +106,9 @@ func (b *Backup) Execute(item runtime.Unstructured, backup *velerov1.Backup) (ru
 	if !paused {
 		return bi.Obj, nil, nil
 	}
-	meta, ok := bi.Obj.Object["metadata"].(map[string]any)
-	if !ok {
-		return nil, nil, fmt.Errorf("metadata: expected an object, got %T", bi.Obj.Object["metadata"])
-	}
-	annotations, ok := meta["annotations"].(map[string]any)
-	if !ok {
-		if meta["annotations"] != nil {
-			return nil, nil, fmt.Errorf("metadata.annotations: expected an object, got %T", meta["annotations"])
-		}
-		annotations = map[string]any{}
-		meta["annotations"] = annotations
+	annotations, err := fields.Metadata(bi.Obj.Object, "annotations", true)
+	if err != nil {
+		return nil, nil, err
 	}
 	annotations[keys.PausedOwnerRef] = "true"
 	bi.Log.Infof("DeploymentConfig %s is paused: marked for restore", dc)

@@ -176,6 +176,11 @@ func TestBackupErrors(t *testing.T) {
 		if _, _, err := actiontest.RunBackup(t, reg, env, bad, actiontest.Backup()); err == nil || !strings.Contains(err.Error(), "metadata.annotations") {
 			t.Fatalf("err = %v", err)
 		}
+		bad = rcObj("web-1", "web")
+		bad.Object["metadata"].(map[string]any)["annotations"] = map[string]any{"note": int64(1)}
+		if _, _, err := actiontest.RunBackup(t, reg, env, bad, actiontest.Backup()); err == nil || !strings.Contains(err.Error(), "metadata.annotations.note: expected a string") {
+			t.Fatalf("an annotation not a string: err = %v", err)
+		}
 	})
 }
 
