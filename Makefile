@@ -10,7 +10,7 @@ STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 # $(IMAGE_REPO)/openshift-migration-plugin:$(IMAGE_TAG), one manifest list each for PLATFORMS;
 # `make images-push` pushes them to $(REGISTRY) (default: IMAGE_REPO). See hack/images.sh.
 IMAGE_REPO ?= quay.io/velero-openshift
-IMAGE_TAG  ?= $(shell git describe --tags --always --dirty)
+IMAGE_TAG  ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 REGISTRY   ?= $(IMAGE_REPO)
 PLATFORMS  ?= linux/amd64 linux/arm64 linux/ppc64le linux/s390x
 HOSTARCH   := $(shell $(GO) env GOARCH)
@@ -29,7 +29,8 @@ unit:
 	$(GO) test -tags $(TAGS) ./...
 
 ## test: README's test command: unit tests, the plugins built as Velero runs them, then the
-## end-to-end suite on the real local stack against both Velero servers
+## end-to-end suite on the real local stack against both Velero servers, running the plugins
+## the two images installed (e2e runs make images-test first)
 test: unit build crds-check integration e2e
 	@$(BIN)/openshift-velero-plugin >/dev/null 2>&1; test $$? -ne 0 || (echo "plugin binary exited 0 when run by hand" && exit 1)
 
@@ -41,7 +42,9 @@ integration:
 	VERSITYGW=$${VERSITYGW:-$${STACK_BIN:-$(BIN)/stack}/versitygw} \
 		$(GO) test -tags $(TAGS),integration ./velero-plugins/imagecopy/... ./velero-plugins/imagestream/... ./openshift-migration-plugin/imagestream/...
 
-## e2e: build what is missing, start the stack, back up on cluster A, restore on B; Velero 1.18 and 1.14
+## e2e: build what is missing, build the images and take the plugins they install (make
+## images-test; E2E_PLUGINS=bin takes bin/ instead), start the stack, back up on cluster A,
+## restore on B; Velero 1.18 and 1.14
 e2e:
 	hack/e2e.sh
 

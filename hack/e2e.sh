@@ -8,12 +8,19 @@
 #   VELERO_VERSIONS=1.14 hack/e2e.sh one version
 #   E2E_SUITES=migration hack/e2e.sh one suite (general, migration, or both: "general migration")
 #   E2E_KEEP=1 hack/e2e.sh           leave the (last) stack running afterwards
-#   STACK_NO_BUILD=1 hack/e2e.sh     use the binaries as they are
+#   STACK_NO_BUILD=1 hack/e2e.sh     use the binaries (and bin/from-images/) as they are
+#   E2E_PLUGINS=bin hack/e2e.sh      Velero runs the plugin binaries of bin/ (make build), not the
+#                                    ones the images installed: the quick loop, no image build
 #   extra arguments go to both `go test` runs (e.g. -failfast)
 #
 # The general suite is every test but TestMigration*, against openshift-velero-plugin; the
 # migration suite is TestMigration*, against openshift-migration-plugin. Each test fails when the
 # servers do not list the actions of its binary, so neither suite can pass against the other's.
+#
+# By default (E2E_PLUGINS=images, what `make test` runs) the plugin binaries are the ones the two
+# images install: `make images-test` builds both images for this machine, runs each image's
+# entrypoint as Velero's init container does and leaves what it installed in bin/from-images/,
+# which Velero's plugin dirs are made from. What ships is what is tested.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -23,14 +30,30 @@ for s in $suites; do
   [[ $s == general || $s == migration ]] || { echo "E2E_SUITES: unknown suite $s (general, migration)" >&2; exit 2; }
 done
 has_suite() { [[ " $suites " == *" $1 "* ]]; }
+plugins=${E2E_PLUGINS:-images}
+case $plugins in
+images) export STACK_PLUGIN_DIR=$ROOT/bin/from-images ;;
+bin) export STACK_PLUGIN_DIR=$ROOT/bin ;;
+*) echo "E2E_PLUGINS: images (default) or bin, not $plugins" >&2; exit 2 ;;
+esac
 
 t0=$SECONDS
-build=(etcd kube-apiserver kubectl velero-plugin-for-aws s3 registry plugin)
+build=(etcd kube-apiserver kubectl velero-plugin-for-aws s3 registry)
+[[ $plugins == images ]] || build+=(plugin)
 for v in $versions; do build+=("velero-$v"); done
 if [[ -z ${STACK_NO_BUILD:-} ]]; then
   hack/build-stack.sh "${build[@]}"
   echo "e2e: build ${#build[@]} components: $((SECONDS - t0))s"
+  if [[ $plugins == images ]]; then
+    t1=$SECONDS
+    make --no-print-directory images-test
+    echo "e2e: the plugins installed by the images (make images-test): $((SECONDS - t1))s"
+  fi
 fi
+for f in openshift-velero-plugin openshift-migration-plugin; do
+  [[ -x $STACK_PLUGIN_DIR/$f ]] || { echo "e2e: missing $STACK_PLUGIN_DIR/$f (E2E_PLUGINS=$plugins: run make images-test, or make build for bin/)" >&2; exit 1; }
+done
+echo "e2e: Velero runs the plugins of $STACK_PLUGIN_DIR (E2E_PLUGINS=$plugins)"
 
 gotest() { go test -tags e2e -count=1 -v -timeout 15m ./test/e2e/ "$@"; }
 

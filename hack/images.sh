@@ -21,17 +21,20 @@
 #   PLATFORMS   ("linux/amd64 linux/arm64 linux/ppc64le linux/s390x")   REGISTRY (IMAGE_REPO)
 #   LICENSES    SPDX expression for the org.opencontainers.image.licenses label (NOASSERTION)
 #   IMAGE_SOURCE  org.opencontainers.image.source (https://github.com/velero-openshift/plugins)
+#   IMAGE_REVISION  org.opencontainers.image.revision (git rev-parse HEAD)
 #   PUSH_TLS_VERIFY=false  push over plain HTTP or to an unverified certificate (a local registry)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
 IMAGE_REPO=${IMAGE_REPO:-quay.io/velero-openshift}
-IMAGE_TAG=${IMAGE_TAG:-$(git describe --tags --always --dirty)}
+IMAGE_TAG=${IMAGE_TAG:-$(git describe --tags --always --dirty 2>/dev/null || true)}
 PLATFORMS=${PLATFORMS:-linux/amd64 linux/arm64 linux/ppc64le linux/s390x}
 REGISTRY=${REGISTRY:-$IMAGE_REPO}
 LICENSES=${LICENSES:-NOASSERTION}
 IMAGE_SOURCE=${IMAGE_SOURCE:-https://github.com/velero-openshift/plugins}
+IMAGE_REVISION=${IMAGE_REVISION:-$(git rev-parse HEAD 2>/dev/null || true)}
+[[ -n $IMAGE_TAG ]] || { echo "images: IMAGE_TAG is empty (not a git checkout?): set IMAGE_TAG (and IMAGE_REVISION)" >&2; exit 2; }
 # image name | Dockerfile | plugin binary
 IMAGES=(
   "openshift-velero-plugin|Dockerfile.general|openshift-velero-plugin"
@@ -93,7 +96,7 @@ need_binaries() { # arch...
 }
 
 build_args() {
-  echo --build-arg "VERSION=$IMAGE_TAG" --build-arg "REVISION=$(git rev-parse HEAD)" \
+  echo --build-arg "VERSION=$IMAGE_TAG" --build-arg "REVISION=${IMAGE_REVISION:-unknown}" \
     --build-arg "SOURCE=$IMAGE_SOURCE" --build-arg "LICENSES=$LICENSES"
 }
 
@@ -127,23 +130,18 @@ build_list() {
     $ENGINE build --quiet --pull=never -f "$file" --platform "$platforms" --manifest "$name" $(build_args) . >/dev/null
     ;;
   docker)
-    # BuildKit builds every platform; the image store keeps the list (containerd image store).
+    # BuildKit builds every platform; loading them all needs Docker's containerd image store
+    # (the default since Docker 29). Not tried on this project's machines: they have no engine.
     docker buildx build --quiet -f "$file" --platform "$platforms" -t "$name" $(build_args) --load . >/dev/null
     ;;
   esac
 }
 
-manifest_json() { # NAME
-  case $ENGINE in
-  buildah | podman) $ENGINE manifest inspect "$1" ;;
-  docker) docker buildx imagetools inspect --raw "$1" ;;
-  esac
-}
-
-# with_rootfs IMAGE FUNC ARGS...: run FUNC ARGS... with $rootfs set to IMAGE's file system.
+# with_rootfs IMAGE PLATFORM FUNC ARGS...: run FUNC ARGS... with $rootfs set to the file system of
+# IMAGE (NAME@DIGEST of one entry of a list; for docker NAME, and PLATFORM picks the image).
 with_rootfs() {
-  local image=$1 ctr rc=0
-  shift
+  local image=$1 platform=$2 ctr rc=0
+  shift 2
   case $ENGINE in
   buildah)
     ctr=$(buildah from --pull=never "$image")
@@ -154,7 +152,8 @@ with_rootfs() {
     ;;
   podman | docker)
     rootfs=$(mktemp -d)
-    ctr=$($ENGINE create "$image")
+    if [[ $ENGINE == docker ]]; then ctr=$(docker create --pull=never --platform "$platform" "$image")
+    else ctr=$(podman create --pull=never "$image"); fi
     $ENGINE export "$ctr" | tar -x -C "$rootfs"
     $ENGINE rm "$ctr" >/dev/null
     "$@" || rc=$?
@@ -204,17 +203,25 @@ check_binaries() { # arch bin
 }
 
 cmd_check() {
-  local spec name file bin list arch digest want
-  want=$(IFS=,; echo $PLATFORMS | tr ' ' ',')
+  local spec name file bin list platform digest want entries
+  want=$(echo $PLATFORMS | tr ' ' ',')
   for spec in "${IMAGES[@]}"; do
     IFS='|' read -r name file bin <<<"$spec"
     list=$IMAGE_REPO/$name:$IMAGE_TAG
-    local entries
-    entries=$(manifest_json "$list" | imagecheck platforms "$want") || die "$list: the manifest list does not name $want"
+    case $ENGINE in
+    buildah | podman)
+      entries=$($ENGINE manifest inspect "$list" | imagecheck platforms "$want") || die "$list: the manifest list does not name exactly $want"
+      ;;
+    docker)
+      # The local image store shows no manifest list: each platform's image must be there.
+      entries=$(for platform in $PLATFORMS; do echo "$platform -"; done)
+      ;;
+    esac
     while read -r platform digest; do
-      arch=${platform#linux/}
       log "$list $platform ($digest):"
-      with_rootfs "$list@$digest" check_binaries "$arch" "$bin" || die "$list $platform: wrong binaries"
+      local ref=$list@$digest
+      [[ $ENGINE != docker ]] || ref=$list
+      with_rootfs "$ref" "$platform" check_binaries "${platform#linux/}" "$bin" || die "$list $platform: wrong binaries"
     done <<<"$entries"
     log "$list: $want, each with its own machine's binaries"
   done

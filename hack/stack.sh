@@ -35,6 +35,9 @@
 #   E2E_DIR          work dir (default: <repo>/.e2e)
 #   VELERO_VERSION   1.18 (default) or 1.14: which Velero server binary runs
 #   STACK_PLUGIN     general (default) or migration: which plugin binary both Velero servers run
+#   STACK_PLUGIN_DIR where openshift-velero-plugin and openshift-migration-plugin are taken from
+#                    (default <repo>/bin; hack/e2e.sh gives bin/from-images/, what the images
+#                    installed)
 #   STACK_NO_BUILD=1 do not run hack/build-stack.sh (binaries must exist)
 #   STACK_KEEP_ON_FAILURE=1  leave the components running when `up` fails (default: stop them)
 #   STACK_AUDIT=1    kube-apiservers write an audit log (Metadata level) to $E2E_DIR/logs/audit-<c>.log
@@ -47,6 +50,7 @@ E2E_DIR=${E2E_DIR:-$ROOT/.e2e}
 BIN=${STACK_BIN:-$ROOT/bin/stack}
 VELERO_VERSION=${VELERO_VERSION:-1.18}
 STACK_PLUGIN=${STACK_PLUGIN:-general}
+PLUGIN_BIN_DIR=${STACK_PLUGIN_DIR:-$ROOT/bin}
 CRDS=$ROOT/test/e2e/crds
 LOGS=$E2E_DIR/logs
 PIDS=$E2E_DIR/pids
@@ -436,11 +440,12 @@ prepare_plugins() {
   done
 }
 
-# plugin_binary MODE: the openshift plugin binary of a mode (general or migration).
+# plugin_binary MODE: the openshift plugin binary of a mode (general or migration), from
+# PLUGIN_BIN_DIR (velero-restart takes it from the env file, as `up` had it).
 plugin_binary() {
   case $1 in
-  general) echo "$ROOT/bin/openshift-velero-plugin" ;;
-  migration) echo "$ROOT/bin/openshift-migration-plugin" ;;
+  general) echo "$PLUGIN_BIN_DIR/openshift-velero-plugin" ;;
+  migration) echo "$PLUGIN_BIN_DIR/openshift-migration-plugin" ;;
   *) die "STACK_PLUGIN must be general or migration, not $1" ;;
   esac
 }
@@ -492,7 +497,7 @@ MIGRATION_REGISTRY_B=$MIGRATION_REGISTRY_B
 MIGRATION_REGISTRY_DIR=$E2E_DIR/migration-registry/data
 STACK_PLUGIN=$STACK_PLUGIN
 STACK_SCRIPT=$ROOT/hack/stack.sh
-PLUGIN_BIN_DIR=$ROOT/bin
+PLUGIN_BIN_DIR=$PLUGIN_BIN_DIR
 APPS_DOMAIN_A=apps.a.example
 APPS_DOMAIN_B=apps.b.example
 ETCD_URL=http://127.0.0.1:$ETCD_PORT
@@ -585,7 +590,7 @@ cmd_up() {
   for c in "${CLUSTERS[@]}"; do wait_velero "$c"; done
   write_env
   trap - EXIT
-  log "up in $((SECONDS - t0))s with the $STACK_PLUGIN plugin; env: $ENV_FILE (hack/stack.sh env), logs: $LOGS"
+  log "up in $((SECONDS - t0))s with the $STACK_PLUGIN plugin ($plugin); env: $ENV_FILE (hack/stack.sh env), logs: $LOGS"
 }
 
 cmd_env() {
