@@ -59,7 +59,7 @@ demo:
 demo-migration:
 	hack/demo-migration.sh
 
-## bench-e2e: backup time with Velero alone and with the plugin on the local stack (BENCHMARKS.md);
+## bench-e2e: backup and restore time with Velero alone, the floor plugins and the plugin on the local stack (BENCHMARKS.md);
 ## not part of make test
 bench-e2e:
 	hack/bench-e2e.sh

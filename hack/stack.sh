@@ -461,7 +461,9 @@ start_velero() { # cluster [plugin dir]
   fi
   # The openshift plugin's image copy reaches this cluster's registry with the token and CA an
   # in-cluster Velero has mounted (service-account token, service CA).
-  start "velero-$c" env KUBECONFIG="$E2E_DIR/$c/kubeconfig" \
+  # VELERO_NAMESPACE as Velero's own deployment sets it: the plugins find their ConfigMap by it
+  # before a Backup names the namespace (AppliesTo).
+  start "velero-$c" env KUBECONFIG="$E2E_DIR/$c/kubeconfig" VELERO_NAMESPACE=velero \
     AWS_SHARED_CREDENTIALS_FILE="$E2E_DIR/s3/credentials" \
     OPENSHIFT_IMAGESTREAM_TOKEN_FILE="$E2E_DIR/$c/registry/token" \
     OPENSHIFT_IMAGESTREAM_CA_FILE="$E2E_DIR/$c/registry/ca.crt" "${extra_env[@]}" \

@@ -19,7 +19,8 @@ import (
 
 func main() { action.Serve(registrations(), quiesce.RollbackCommand()) }
 
-// registrations is the general table without the general pod restore, then the migration actions.
+// registrations is the general table without the general pod restore, then the migration actions
+// (the migration pod restore writing the restore annotations the general one writes).
 func registrations() []action.Registration {
 	var all []action.Registration
 	for _, r := range general.Registrations() {
@@ -36,6 +37,12 @@ func registrations() []action.Registration {
 		migratedby.Registrations(),
 	} {
 		all = append(all, rows...)
+	}
+	// The pods it restores get the restore annotations from it, as from the general pod restore.
+	for i, r := range all {
+		if r.Name == stagepod.RestoreName {
+			all[i] = action.WithRestoreFacts(r)
+		}
 	}
 	return all
 }

@@ -14,7 +14,9 @@ import (
 	"github.com/velero-openshift/plugins/common/action"
 	"github.com/velero-openshift/plugins/common/action/actiontest"
 	"github.com/velero-openshift/plugins/common/clients"
+	"github.com/velero-openshift/plugins/common/keys"
 	"github.com/velero-openshift/plugins/openshift-migration-plugin/migration"
+	"github.com/velero-openshift/plugins/openshift-migration-plugin/stagepod"
 	"github.com/velero-openshift/plugins/velero-plugins/general"
 	"github.com/velero-openshift/plugins/velero-plugins/pod"
 )
@@ -206,4 +208,31 @@ func FuzzMigrationActions(f *testing.F) {
 		_, err := actiontest.RunRestore(t, r, env, item, restore)
 		actiontest.NoPanic(t, data, err)
 	})
+}
+
+// Pods restored by a migration get the informational restore annotations from the migration pod
+// restore, which replaces the general one: an annotation users saw does not depend on the binary.
+func TestStagePodRestoreWritesRestoreAnnotations(t *testing.T) {
+	env := actiontest.Env()
+	env.Clients = clients.NewForConfig(&rest.Config{Host: "https://127.0.0.1:1"})
+	for _, r := range registrations() {
+		if r.Name != stagepod.RestoreName {
+			continue
+		}
+		pod := actiontest.Object("v1", "Pod", "app", "web", map[string]any{"spec": map[string]any{"containers": []any{
+			map[string]any{"name": "web", "image": "quay.io/app/web:v1"}}}})
+		out, err := actiontest.RunRestore(t, r, env, pod, actiontest.Restore(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.SkipRestore {
+			t.Fatal("bare pod skipped")
+		}
+		got, _ := action.Object(out.UpdatedItem)
+		if got.GetAnnotations()[keys.RestoreRegistryHostname] != actiontest.DestinationRegistry {
+			t.Fatalf("annotations %v: no %s", got.GetAnnotations(), keys.RestoreRegistryHostname)
+		}
+		return
+	}
+	t.Fatalf("%s not registered", stagepod.RestoreName)
 }

@@ -2,16 +2,15 @@ package action
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
 	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/velero-openshift/plugins/common/clusterfacts"
+	"github.com/velero-openshift/plugins/common/fields"
 	"github.com/velero-openshift/plugins/common/keys"
 	"github.com/velero-openshift/plugins/common/opcache"
 )
@@ -82,12 +81,9 @@ func (s *stampFacts) Execute(in *velero.RestoreItemActionExecuteInput) (*velero.
 	if err != nil {
 		return nil, err
 	}
-	a, _, err := unstructured.NestedStringMap(obj.Object, "metadata", "annotations")
+	a, err := fields.Metadata(obj.Object, "annotations", true)
 	if err != nil {
-		return nil, fmt.Errorf("metadata.annotations: %w", err)
-	}
-	if a == nil {
-		a = map[string]string{}
+		return nil, err
 	}
 	setOrDelete(a, keys.RestoreServerVersion, ri.Destination.KubeVersion)
 	setOrDelete(a, keys.RestoreOpenShiftVersion, ri.Destination.OpenShiftVersion)
@@ -99,9 +95,6 @@ func (s *stampFacts) Execute(in *velero.RestoreItemActionExecuteInput) (*velero.
 				a[keys.BackupServerVersion] = v
 			}
 		}
-	}
-	if err := unstructured.SetNestedStringMap(obj.Object, a, "metadata", "annotations"); err != nil {
-		return nil, fmt.Errorf("metadata.annotations: %w", err)
 	}
 	return out, nil
 }
@@ -141,7 +134,7 @@ func (s *stampFacts) sourceVersion(ri *RestoreItem) string {
 
 // setOrDelete sets a[key] to a non-empty value and removes key for an empty one: an item restored
 // from another cluster's backup carries that cluster's facts, which must not pass for this one's.
-func setOrDelete(a map[string]string, key, value string) {
+func setOrDelete(a fields.StringMap, key, value string) {
 	if value == "" {
 		delete(a, key)
 		return

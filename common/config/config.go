@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -37,6 +38,20 @@ const (
 	KeyImageCopyTimeout     = "imageCopyTimeout"
 	KeyImageCopyIdleTimeout = "imageCopyIdleTimeout"
 )
+
+// RetiredActions are the names earlier versions registered that this version no longer does,
+// with what replaced each. They are listed here, not taken from the action packages, because
+// nothing registers them any more; a plugin ConfigMap whose disabledActions names one gets a
+// warning (Loader) instead of silently disabling nothing.
+var RetiredActions = map[string]string{
+	"openshift.io/01-common-backup": "no action is called for every pod and workload at backup any more: the restore reads the source registry " +
+		"from what earlier versions recorded on an item, else takes OpenShift's own registry hostnames and the one backupRegistryHostname names in the restoring cluster's plugin config",
+	"openshift.io/01-common-restore": "the restore action of each pod, workload, BuildConfig, ImageStream and ImageStreamTag now writes the " +
+		"openshift.io/restore-* annotations itself; disabling that action stops them",
+	"openshift.io/05-configmap-backup": "openshift.io/13-configmap-restore recognises build-pod ConfigMaps itself; disable it to restore them",
+	"openshift.io/10-route-backup": "openshift.io/10-route-restore reads the source apps domain from the route's router status (or what " +
+		"earlier versions recorded); disable it to keep every route host",
+}
 
 // DefaultPullSecretWait bounds how long a restore waits for the destination to mint a service
 // account's dockercfg secret.
@@ -141,3 +156,23 @@ func (s Static) Config(context.Context, string) (Config, error) { return Config(
 
 // LabelSelector selects the plugin ConfigMap.
 var LabelSelector = keys.VeleroPluginConfigLabel + "," + keys.PluginConfigLabel
+
+// VeleroNamespaceEnv is how Velero's own deployment tells its containers (and so the plugins it
+// starts) the namespace it runs in.
+const VeleroNamespaceEnv = "VELERO_NAMESPACE"
+
+// serviceAccountNamespaceFile is where a pod finds its own namespace.
+var serviceAccountNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+// VeleroNamespace returns the namespace of the Velero server running this plugin, where its plugin
+// ConfigMap lives, for the few decisions made before any Backup or Restore names it (AppliesTo):
+// VELERO_NAMESPACE, else the pod's own namespace; "" when neither is known.
+func VeleroNamespace() string {
+	if ns := strings.TrimSpace(os.Getenv(VeleroNamespaceEnv)); ns != "" {
+		return ns
+	}
+	if b, err := os.ReadFile(serviceAccountNamespaceFile); err == nil {
+		return strings.TrimSpace(string(b))
+	}
+	return ""
+}

@@ -3,6 +3,7 @@ package config
 import (
 	"context"
 	"io"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -135,5 +136,28 @@ func TestLoader(t *testing.T) {
 				t.Fatalf("%d list calls, want 1", lists)
 			}
 		})
+	}
+}
+
+// The plugin finds Velero's namespace as Velero's deployment passes it, else from its pod.
+func TestVeleroNamespace(t *testing.T) {
+	dir := t.TempDir()
+	file := dir + "/namespace"
+	saved := serviceAccountNamespaceFile
+	t.Cleanup(func() { serviceAccountNamespaceFile = saved })
+	serviceAccountNamespaceFile = file
+	t.Setenv(VeleroNamespaceEnv, "")
+	if ns := VeleroNamespace(); ns != "" {
+		t.Fatalf("no env, no file: %q, want none", ns)
+	}
+	if err := os.WriteFile(file, []byte("openshift-adp\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if ns := VeleroNamespace(); ns != "openshift-adp" {
+		t.Fatalf("from the pod: %q", ns)
+	}
+	t.Setenv(VeleroNamespaceEnv, "velero")
+	if ns := VeleroNamespace(); ns != "velero" {
+		t.Fatalf("from the environment: %q", ns)
 	}
 }

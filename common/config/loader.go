@@ -3,6 +3,7 @@ package config
 import (
 	"context"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
@@ -127,6 +128,17 @@ func (l *Loader) answer(ns string, items []corev1.ConfigMap) answer {
 		cfg, problems := parse(items[0].Data)
 		for _, p := range problems {
 			l.log.Errorf("configmap %s/%s: %v; that setting uses its default", ns, items[0].Name, p)
+		}
+		retired := make([]string, 0)
+		for name := range cfg.DisabledActions {
+			if _, ok := RetiredActions[name]; ok {
+				retired = append(retired, name)
+			}
+		}
+		sort.Strings(retired)
+		for _, name := range retired {
+			l.log.Warnf("configmap %s/%s: %s names %s, which this plugin version no longer registers, so it disables nothing: %s",
+				ns, items[0].Name, KeyDisabledActions, name, RetiredActions[name])
 		}
 		return answer{cfg: cfg}
 	default:

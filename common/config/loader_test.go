@@ -121,3 +121,27 @@ func TestLoaderClientBuildFailureIsRetried(t *testing.T) {
 		t.Fatalf("Config = %+v, %v; want the defaults once the client builds", c, err)
 	}
 }
+
+// A disabledActions entry naming an action earlier versions registered, and this one does not,
+// is a warning naming it and what replaced it, once per operation; current names are not warned
+// about.
+func TestLoaderWarnsAboutRetiredDisabledActions(t *testing.T) {
+	client := fake.NewSimpleClientset(configMap("cfg", pluginLabels, map[string]string{
+		KeyDisabledActions: "openshift.io/01-common-restore, openshift.io/10-route-restore,openshift.io/05-configmap-backup"}))
+	l, hook, _ := testLoader(client)
+	for item := 0; item < 3; item++ {
+		c, err := l.Config(context.Background(), "velero")
+		if err != nil || !c.Disabled("openshift.io/10-route-restore") {
+			t.Fatalf("config %+v, err %v", c, err)
+		}
+	}
+	warned := retrytest.Logged(hook, logrus.WarnLevel, "configmap velero/cfg", KeyDisabledActions, "no longer registers")
+	if len(warned) != 2 {
+		t.Fatalf("want one warning per retired name, got %q", warned)
+	}
+	for i, name := range []string{"openshift.io/01-common-restore", "openshift.io/05-configmap-backup"} {
+		if !strings.Contains(warned[i], name) || !strings.Contains(warned[i], RetiredActions[name]) {
+			t.Errorf("warning %q does not name %s and what replaced it", warned[i], name)
+		}
+	}
+}

@@ -2,11 +2,11 @@
 // of a restore: they carry the source cluster's certificates and the build controller re-creates
 // them with the build on the destination.
 //
-// The backup action marks such ConfigMaps with the annotation
-// oadp.openshift.io/skip-buildconfig-configmap-restore=true (an annotation, as upstream OADP
-// writes, so that label selectors of backups and restores are not affected). The restore action
-// skips marked ConfigMaps (annotation or, for compatibility, a label of that key) and any it
-// recognises itself, so a backup taken without this plugin still restores correctly.
+// The restore action recognises such ConfigMaps itself (IsBuildPodConfigMap, on the item as backed
+// up), so there is no backup action: marking them at backup cost one gRPC call per ConfigMap of
+// every backup and bought nothing the restore does not see on its own. ConfigMaps that earlier
+// versions or upstream OADP marked with oadp.openshift.io/skip-buildconfig-configmap-restore=true
+// (annotation, or for compatibility a label of that key) are skipped as before.
 package configmap
 
 import (
@@ -14,7 +14,6 @@ import (
 
 	"github.com/vmware-tanzu/velero/pkg/plugin/velero"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/velero-openshift/plugins/common/action"
 	"github.com/velero-openshift/plugins/common/fields"
@@ -22,11 +21,11 @@ import (
 	"github.com/velero-openshift/plugins/common/owners"
 )
 
-// Registered names.
-const (
-	BackupName  = "openshift.io/05-configmap-backup"
-	RestoreName = "openshift.io/13-configmap-restore"
-)
+// RestoreName is the registered name of the restore action.
+const RestoreName = "openshift.io/13-configmap-restore"
+
+// RetiredBackupName is the backup action earlier versions registered (see the package doc).
+const RetiredBackupName = "openshift.io/05-configmap-backup"
 
 // BuildConfigMapSuffixes are the suffixes the build controller appends to the build pod's name
 // for the ConfigMaps it creates ("-ca", "-global-ca", "-sys-config").
@@ -35,7 +34,6 @@ var BuildConfigMapSuffixes = []string{"-ca", "-global-ca", "-sys-config"}
 // Registrations returns this package's rows of the registration table.
 func Registrations() []action.Registration {
 	return []action.Registration{
-		action.ItemBackupRegistration(BackupName, backup, "configmaps"),
 		action.ItemRestoreRegistration(RestoreName, restore, "configmaps"),
 	}
 }
@@ -65,23 +63,6 @@ func hasBuildSuffix(name string) bool {
 		}
 	}
 	return false
-}
-
-// backup marks build-pod ConfigMaps for the restore to skip.
-//
-// It annotates a build-pod ConfigMap; others are returned unchanged.
-func backup(bi *action.BackupItem) (runtime.Unstructured, []velero.ResourceIdentifier, error) {
-	build, err := IsBuildPodConfigMap(bi.Obj)
-	if err != nil || !build {
-		return bi.Obj, nil, err
-	}
-	a, err := fields.Metadata(bi.Obj.Object, "annotations", true)
-	if err != nil {
-		return nil, nil, err
-	}
-	a[keys.SkipBuildConfigConfigMapRestore] = "true"
-	bi.Log.Debug("marked build-pod ConfigMap to be skipped on restore")
-	return bi.Obj, nil, nil
 }
 
 // restore skips build-pod ConfigMaps.

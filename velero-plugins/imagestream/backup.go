@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/velero-openshift/plugins/common/action"
+	"github.com/velero-openshift/plugins/common/config"
 	"github.com/velero-openshift/plugins/common/fields"
 	"github.com/velero-openshift/plugins/common/imageref"
 	"github.com/velero-openshift/plugins/common/keys"
@@ -30,6 +31,9 @@ type Backup struct {
 	// Enabled reports whether image backup is on by environment (default: BackupEnv, read once);
 	// the plugin config key imageStreamBackup switches it on as well.
 	Enabled func() bool
+	// VeleroNamespace is where the plugin config is read for AppliesTo (default:
+	// config.VeleroNamespace).
+	VeleroNamespace func() string
 	// Cluster reads the location and its credential.
 	Cluster Cluster
 	// Engine opens the store and registry and copies.
@@ -40,12 +44,32 @@ type Backup struct {
 
 // NewBackup returns the backup action using the process's clients and the image copy engine.
 func NewBackup(env action.Env) *Backup {
-	return &Backup{env: env, Enabled: backupEnabledEnv, Cluster: clusterClients{set: env.Clients}, Engine: DefaultEngine()}
+	return &Backup{env: env, Enabled: backupEnabledEnv, VeleroNamespace: config.VeleroNamespace, Cluster: clusterClients{set: env.Clients}, Engine: DefaultEngine()}
 }
 
-// AppliesTo selects image streams.
+// AppliesTo selects image streams when image backup may be on, and nothing when it is known to be
+// off (neither BackupEnv nor the plugin config of Velero's namespace switches it on): Velero then
+// makes no call per image stream that could only hand the stream back unchanged. Velero asks once
+// per backup, so a config change applies from the next backup. When the config cannot be read or
+// Velero's namespace is not known, the streams are selected and Execute decides per stream as it
+// always did.
 func (b *Backup) AppliesTo() (velero.ResourceSelector, error) {
-	return action.Resources(Resource), nil
+	sel := action.Resources(Resource)
+	if b.Enabled() {
+		return sel, nil
+	}
+	ns := b.VeleroNamespace()
+	if ns == "" {
+		return sel, nil
+	}
+	cfg, err := b.env.Config.Config(context.Background(), ns)
+	if err != nil || cfg.ImageStreamBackup {
+		return sel, nil
+	}
+	// Excluded wins over included in Velero's selection: this matches no resource. (An empty
+	// selector would match every resource.)
+	sel.ExcludedResources = []string{Resource}
+	return sel, nil
 }
 
 // Execute copies the stream's internal images and records the location on the backed-up item.

@@ -542,10 +542,11 @@ func TestRestoreWithoutBackedUpImages(t *testing.T) {
 		t.Errorf("copied %v asked %v", fe.jobs, fc.asked)
 	}
 
-	// Images in the backup but no source registry recorded: a warning, the object still restored.
+	// Images in the backup but the source recorded without a registry: a warning, the object
+	// still restored.
 	r, fc, fe, logs := newRestoreUnderTest(t)
 	is := imagesStream()
-	is.SetAnnotations(map[string]string{keys.ImageCopyLocation: "default"})
+	is.SetAnnotations(map[string]string{keys.ImageCopyLocation: "default", keys.BackupRegistryHostname: ""})
 	out, err := runRestoreWith(t, r, is, nil)
 	if err != nil || out == nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/velero-openshift/plugins/common/action"
 	"github.com/velero-openshift/plugins/common/action/actiontest"
+	"github.com/velero-openshift/plugins/common/keys"
 )
 
 const (
@@ -62,8 +63,10 @@ func TestRestoreRewritesReferences(t *testing.T) {
 		name    string
 		mapping map[string]string
 		source  bool // item carries the source registry facts
-		in      map[string]any
-		want    map[string]any
+		// recordedNone: the backup recorded that the source had no internal registry
+		recordedNone bool
+		in           map[string]any
+		want         map[string]any
 	}{
 		{
 			name: "internal references move to the destination registry and mapped namespace", mapping: map[string]string{"app": "app2"}, source: true,
@@ -108,7 +111,18 @@ func TestRestoreRewritesReferences(t *testing.T) {
 			}},
 		},
 		{
-			name: "no recorded source registry: images untouched, namespaces still mapped", mapping: map[string]string{"app": "app2"},
+			name: "nothing recorded (this version's backups): OpenShift's registry is the source", mapping: map[string]string{"app": "app2"},
+			in: map[string]any{"tags": []any{
+				tag("internal", ref("DockerImage", src+"/app/web:latest", "")),
+				tag("istag", ref("ImageStreamTag", "web:latest", "app")),
+			}},
+			want: map[string]any{"tags": []any{
+				tag("internal", ref("DockerImage", dst+"/app2/web:latest", "")),
+				tag("istag", ref("ImageStreamTag", "web:latest", "app2")),
+			}},
+		},
+		{
+			name: "recorded without a source registry: images untouched, namespaces still mapped", mapping: map[string]string{"app": "app2"}, recordedNone: true,
 			in: map[string]any{"tags": []any{
 				tag("internal", ref("DockerImage", src+"/app/web:latest", "")),
 				tag("istag", ref("ImageStreamTag", "web:latest", "app")),
@@ -130,6 +144,9 @@ func TestRestoreRewritesReferences(t *testing.T) {
 			}
 			if tt.source {
 				actiontest.FromSource(item)
+			}
+			if tt.recordedNone {
+				item.SetAnnotations(map[string]string{keys.BackupRegistryHostname: ""})
 			}
 			wantObj := item.DeepCopy()
 			if tt.want == nil {

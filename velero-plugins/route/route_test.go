@@ -3,7 +3,6 @@ package route
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/velero-openshift/plugins/common/action"
 	"github.com/velero-openshift/plugins/common/action/actiontest"
-	"github.com/velero-openshift/plugins/common/clusterfacts"
 	"github.com/velero-openshift/plugins/common/keys"
 )
 
@@ -45,67 +43,30 @@ func registration(t testing.TB, kind action.Kind) action.Registration {
 	return action.Registration{}
 }
 
-// sourceEnv is the source cluster at backup, with apps domain domain ("" = none known).
-func sourceEnv(domain string) action.Env {
-	env := actiontest.Env()
-	facts := actiontest.DestinationFacts
-	facts.AppsDomain = domain
-	env.Facts = clusterfacts.Static(facts)
-	return env
+// admitted is r as backed up from a cluster whose default router admitted it on apps domain
+// domain ("" = no router admitted it): the router's record in the route's status is where the
+// restore finds the source apps domain. The tests never record a domain on a route themselves.
+func admitted(r *unstructured.Unstructured, domain string) *unstructured.Unstructured {
+	if domain == "" {
+		return r
+	}
+	host, _, _ := unstructured.NestedString(r.Object, "spec", "host")
+	r.Object["status"] = map[string]any{"ingress": []any{map[string]any{
+		"host": host, "routerName": "default", "routerCanonicalHostname": "router-default." + domain, "wildcardPolicy": "None",
+		"conditions": []any{map[string]any{"type": "Admitted", "status": "True"}}}}}
+	return r
 }
 
-// backedUp is r as the route backup action leaves it on a source whose apps domain is domain:
-// the tests never record a domain on a route themselves.
-func backedUp(t testing.TB, r *unstructured.Unstructured, domain string) *unstructured.Unstructured {
-	t.Helper()
-	out, _, err := actiontest.RunBackup(t, registration(t, action.KindBackup), sourceEnv(domain), r, actiontest.Backup())
-	if err != nil {
-		t.Fatalf("backup: %v", err)
+// recordedByEarlierVersion is r as backed up by earlier versions of this plugin, which recorded
+// the source apps domain on generated routes in openshift.io/backup-apps-domain.
+func recordedByEarlierVersion(r *unstructured.Unstructured, domain string) *unstructured.Unstructured {
+	if domain == "" || r.GetAnnotations()[keys.HostGenerated] != "true" {
+		return r
 	}
-	return out
-}
-
-func TestBackupRecordsAppsDomainOnGeneratedHosts(t *testing.T) {
-	for _, tt := range []struct {
-		name, generated, domain string
-		recorded                bool
-	}{
-		{"generated", "true", actiontest.SourceApps, true},
-		{"not generated", "", actiontest.SourceApps, false},
-		{"annotation false", "false", actiontest.SourceApps, false},
-		{"no known domain", "true", "", false},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			item := route("web-app."+actiontest.SourceApps, tt.generated)
-			want := item.DeepCopy()
-			if tt.recorded {
-				want.SetAnnotations(map[string]string{keys.HostGenerated: tt.generated, keys.BackupAppsDomain: tt.domain})
-			}
-			if got := backedUp(t, item, tt.domain); !reflect.DeepEqual(got.Object, want.Object) {
-				t.Fatalf("backed up %v\nwant %v", got.Object, want.Object)
-			}
-		})
-	}
-}
-
-// A domain that could not be looked up is warned about, naming the fact; nothing is recorded.
-func TestBackupWarnsWhenAppsDomainUnknown(t *testing.T) {
-	env := actiontest.Env()
-	var logs bytes.Buffer
-	log := logrus.New()
-	log.SetOutput(&logs)
-	env.Log = log
-	facts := actiontest.DestinationFacts
-	facts.AppsDomain = ""
-	env.Facts = clusterfacts.Partial{Known: facts, Unknown: clusterfacts.Unknowns{{
-		Fact: clusterfacts.FactAppsDomain, Lookup: "ingresses.config.openshift.io/cluster", Err: errors.New("timeout")}}}
-	out, _, err := actiontest.RunBackup(t, registration(t, action.KindBackup), env, route("web-app.x", "true"), actiontest.Backup())
-	if err != nil || out.GetAnnotations()[keys.BackupAppsDomain] != "" {
-		t.Fatalf("err %v annotations %v", err, out.GetAnnotations())
-	}
-	if !strings.Contains(logs.String(), "appsDomain") {
-		t.Fatalf("no warning naming the unknown fact: %s", logs.String())
-	}
+	a := r.GetAnnotations()
+	a[keys.BackupAppsDomain] = domain
+	r.SetAnnotations(a)
+	return r
 }
 
 func TestRestoreHost(t *testing.T) {
@@ -134,34 +95,86 @@ func TestRestoreHost(t *testing.T) {
 		{name: "no host", host: nil, generated: "true"},
 		{name: "empty host", host: "", generated: "true"},
 	}
-	for _, tt := range tests {
+	for _, record := range []struct {
+		name string
+		fn   func(*unstructured.Unstructured, string) *unstructured.Unstructured
+	}{{"router status", admitted}, {"earlier version's annotation", recordedByEarlierVersion}} {
+		for _, tt := range tests {
+			t.Run(record.name+"/"+tt.name, func(t *testing.T) {
+				domain := actiontest.SourceApps
+				if tt.domain != nil {
+					domain = *tt.domain
+				}
+				item := record.fn(route(tt.host, tt.generated), domain)
+				want := actiontest.ResetLikeVelero(item.DeepCopy())
+				if tt.cleared {
+					delete(want.Object["spec"].(map[string]any), "host")
+				}
+				if record.name == "router status" && domain != "" && tt.generated == "true" && tt.host != nil && tt.host != "" {
+					// The restore shows the domain it judged by, as earlier versions' backups did.
+					a := want.GetAnnotations()
+					a[keys.BackupAppsDomain] = domain
+					want.SetAnnotations(a)
+				}
+				env := actiontest.Env()
+				var logs bytes.Buffer
+				log := logrus.New()
+				log.SetOutput(&logs)
+				env.Log = log
+				out, err := actiontest.RunRestore(t, registration(t, action.KindRestore), env, item, actiontest.Restore(tt.mapping))
+				if err != nil || out.SkipRestore {
+					t.Fatalf("Execute: %v, skip %v", err, out != nil && out.SkipRestore)
+				}
+				got, _ := action.Object(out.UpdatedItem)
+				if !reflect.DeepEqual(got.Object, want.Object) {
+					g, _ := json.Marshal(got.Object)
+					w, _ := json.Marshal(want.Object)
+					t.Fatalf("object\n%s\nwant\n%s", g, w)
+				}
+				if tt.logged != "" && !strings.Contains(logs.String(), tt.logged) {
+					t.Fatalf("log %q does not mention %q", logs.String(), tt.logged)
+				}
+			})
+		}
+	}
+}
+
+// The source router's record is current at backup; an openshift.io/backup-apps-domain annotation
+// an earlier restore left on the route names the cluster it came from before. The router's
+// domain decides, and only the default router's (the one generated hosts are made on).
+func TestRestoreJudgesByTheSourceRouter(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		host    string
+		ingress []any
+		stale   string
+		cleared bool
+	}{
+		{name: "router's domain over a stale annotation", host: "web-app.apps.b.example.com", stale: "apps.a.example.com",
+			ingress: []any{map[string]any{"routerName": "default", "routerCanonicalHostname": "router-default.apps.b.example.com"}}, cleared: true},
+		{name: "custom host of the form, router's domain over a stale one", host: "web-app.apps.a.example.com", stale: "apps.a.example.com",
+			ingress: []any{map[string]any{"routerName": "default", "routerCanonicalHostname": "router-default.apps.b.example.com"}}},
+		{name: "a sharded router's domain is not the apps domain", host: "web-app.shard.example.com",
+			ingress: []any{map[string]any{"routerName": "shard", "routerCanonicalHostname": "router-shard.shard.example.com"},
+				map[string]any{"routerName": "default", "routerCanonicalHostname": "router-default.apps.b.example.com"}}},
+		{name: "only a sharded router: judged by the form", host: "web-app.shard.example.com",
+			ingress: []any{map[string]any{"routerName": "shard", "routerCanonicalHostname": "router-shard.shard.example.com"}}, cleared: true},
+		{name: "status of the wrong shape: judged by the form", host: "web-app.shard.example.com", ingress: []any{"default"}, cleared: true},
+	} {
 		t.Run(tt.name, func(t *testing.T) {
-			domain := actiontest.SourceApps
-			if tt.domain != nil {
-				domain = *tt.domain
+			item := route(tt.host, "true")
+			if tt.stale != "" {
+				item.SetAnnotations(map[string]string{keys.HostGenerated: "true", keys.BackupAppsDomain: tt.stale})
 			}
-			item := backedUp(t, route(tt.host, tt.generated), domain)
-			want := item.DeepCopy()
-			if tt.cleared {
-				delete(want.Object["spec"].(map[string]any), "host")
-			}
-			env := actiontest.Env()
-			var logs bytes.Buffer
-			log := logrus.New()
-			log.SetOutput(&logs)
-			env.Log = log
-			out, err := actiontest.RunRestore(t, registration(t, action.KindRestore), env, item, actiontest.Restore(tt.mapping))
-			if err != nil || out.SkipRestore {
-				t.Fatalf("Execute: %v, skip %v", err, out != nil && out.SkipRestore)
+			item.Object["status"] = map[string]any{"ingress": tt.ingress}
+			out, err := actiontest.RunRestore(t, registration(t, action.KindRestore), actiontest.Env(), item, actiontest.Restore(nil))
+			if err != nil {
+				t.Fatal(err)
 			}
 			got, _ := action.Object(out.UpdatedItem)
-			if !reflect.DeepEqual(got.Object, want.Object) {
-				g, _ := json.Marshal(got.Object)
-				w, _ := json.Marshal(want.Object)
-				t.Fatalf("object\n%s\nwant\n%s", g, w)
-			}
-			if tt.logged != "" && !strings.Contains(logs.String(), tt.logged) {
-				t.Fatalf("log %q does not mention %q", logs.String(), tt.logged)
+			host, found, _ := unstructured.NestedString(got.Object, "spec", "host")
+			if tt.cleared == found {
+				t.Fatalf("spec.host = %q (present %v), want cleared %v", host, found, tt.cleared)
 			}
 		})
 	}
@@ -213,13 +226,3 @@ func FuzzExecute(f *testing.F) {
 }
 
 func ptr(s string) *string { return &s }
-
-// A route restored earlier from another cluster's backup carries that cluster's apps domain: a
-// backup that knows no domain of its own drops it rather than pass it off as this cluster's.
-func TestBackupDropsAppsDomainOfAnotherCluster(t *testing.T) {
-	item := route("web-app.apps.old.example.com", "true")
-	item.SetAnnotations(map[string]string{keys.HostGenerated: "true", keys.BackupAppsDomain: "apps.old.example.com"})
-	if a := backedUp(t, item, "").GetAnnotations(); a[keys.BackupAppsDomain] != "" {
-		t.Fatalf("annotations %v: the other cluster's apps domain was kept", a)
-	}
-}
