@@ -88,7 +88,7 @@ func (f *fakes) engine() general.Engine {
 			f.internal = append(f.internal, host)
 			return imagecopy.NewRegistry(imagecopy.RegistryOptions{Host: host, InsecureSkipTLSVerify: insecure})
 		},
-		CopyAll: func(_ context.Context, _ logrus.FieldLogger, jobs []imagecopy.Job) []imagecopy.Result {
+		CopyAll: func(_ context.Context, _ logrus.FieldLogger, _ config.Config, jobs []imagecopy.Job) []imagecopy.Result {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			if f.onCopy != nil {

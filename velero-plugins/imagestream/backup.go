@@ -216,7 +216,7 @@ func copyImages(ctx context.Context, bi *action.BackupItem, e Engine, t Target, 
 	}
 	log := bi.Log.WithField("location", target.String())
 	log.WithField("images", len(jobs)).Info("image copy: backing up the image stream's internal images")
-	results := e.CopyAll(ctx, log, jobs)
+	results := e.CopyAll(ctx, log, bi.Config, jobs)
 	stored := map[string]bool{} // a digest copied from one repository is stored, whatever another says
 	converted = map[string]string{}
 	for i, r := range results {

@@ -195,8 +195,9 @@ type Engine struct {
 	// OpenRegistry prepares access to the internal registry at host; insecure skips the
 	// verification of its certificate.
 	OpenRegistry func(host string, insecure bool) (*imagecopy.Registry, error)
-	// CopyAll copies jobs (imagecopy.Copier.CopyAll semantics: one result per job, same order).
-	CopyAll func(ctx context.Context, log logrus.FieldLogger, jobs []imagecopy.Job) []imagecopy.Result
+	// CopyAll copies jobs (imagecopy.Copier.CopyAll semantics: one result per job, same order),
+	// each copy bounded in time as cfg says.
+	CopyAll func(ctx context.Context, log logrus.FieldLogger, cfg config.Config, jobs []imagecopy.Job) []imagecopy.Result
 }
 
 // DefaultEngine uses the image copy engine with the plugin's service-account token and service CA.
@@ -213,8 +214,10 @@ func DefaultEngine() Engine {
 			return imagecopy.NewRegistry(imagecopy.RegistryOptions{Host: host, Token: token, CA: ca,
 				InsecureSkipTLSVerify: insecure, UserAgent: "openshift-velero-plugin"})
 		},
-		CopyAll: func(ctx context.Context, log logrus.FieldLogger, jobs []imagecopy.Job) []imagecopy.Result {
-			return (&imagecopy.Copier{Log: log}).CopyAll(ctx, jobs)
+		CopyAll: func(ctx context.Context, log logrus.FieldLogger, cfg config.Config, jobs []imagecopy.Job) []imagecopy.Result {
+			c := &imagecopy.Copier{Log: log, Timeout: cfg.ImageCopyTimeout, IdleTimeout: cfg.ImageCopyIdleTimeout,
+				TimeoutSetting: config.KeyImageCopyTimeout, IdleTimeoutSetting: config.KeyImageCopyIdleTimeout}
+			return c.CopyAll(ctx, jobs)
 		},
 	}
 }

@@ -143,7 +143,7 @@ func (f *fakeEngine) engine() Engine {
 			f.mu.Unlock()
 			return imagecopy.NewRegistry(imagecopy.RegistryOptions{Host: host, InsecureSkipTLSVerify: insecure})
 		},
-		CopyAll: func(_ context.Context, _ logrus.FieldLogger, jobs []imagecopy.Job) []imagecopy.Result {
+		CopyAll: func(_ context.Context, _ logrus.FieldLogger, _ config.Config, jobs []imagecopy.Job) []imagecopy.Result {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			if f.onCopy != nil {

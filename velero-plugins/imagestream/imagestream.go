@@ -397,7 +397,7 @@ func restoreImages(ctx context.Context, ri *action.RestoreItem, e Engine, stream
 	log := ri.Log.WithField("location", kept.String())
 	log.WithField("images", len(jobs)).Infof("image copy: restoring the image stream's images into %s", reg)
 	var errs []string
-	for i, res := range e.CopyAll(ctx, log, jobs) {
+	for i, res := range e.CopyAll(ctx, log, ri.Config, jobs) {
 		if res.Err != nil {
 			log.WithError(res.Err).WithFields(logrus.Fields{"tag": keep[i].Tag, "digest": keep[i].Digest}).
 				Errorf("image copy: tag %q image %s not restored", keep[i].Tag, keep[i].Digest)
