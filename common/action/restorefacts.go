@@ -18,9 +18,10 @@ import (
 // WithRestoreFacts makes the restore action of r also write, on every item it restores, the
 // informational annotations users see on restored objects: the destination's Kubernetes and
 // OpenShift versions and registry host (keys.RestoreServerVersion, RestoreOpenShiftVersion,
-// RestoreRegistryHostname), and, on an item the backup recorded no source facts on, the source
-// registry the restore rewrote from (keys.BackupRegistryHostname) and the source's Kubernetes
-// version as Velero recorded it on the Backup (keys.BackupServerVersion). Earlier versions wrote
+// RestoreRegistryHostname); on an item the backup recorded no source registry on, the source
+// registry the restore rewrote from (keys.BackupRegistryHostname); and where no source version is
+// recorded, the source's Kubernetes version as Velero recorded it on the Backup
+// (keys.BackupServerVersion). Earlier versions wrote
 // them with a restore action of their own, one more gRPC call per pod, workload and image item;
 // the action that already handles the item writes them in the same call. An item the action
 // skips gets nothing.
@@ -90,10 +91,10 @@ func (s *stampFacts) Execute(in *velero.RestoreItemActionExecuteInput) (*velero.
 	a[keys.RestoreRegistryHostname] = ri.Destination.RegistryHostname
 	if ri.SourceAssumed {
 		a[keys.BackupRegistryHostname] = ri.Source.RegistryHostname
-		if _, recorded := a[keys.BackupServerVersion]; !recorded {
-			if v := s.sourceVersion(ri); v != "" {
-				a[keys.BackupServerVersion] = v
-			}
+	}
+	if _, recorded := a[keys.BackupServerVersion]; !recorded {
+		if v := s.sourceVersion(ri); v != "" {
+			a[keys.BackupServerVersion] = v
 		}
 	}
 	return out, nil

@@ -81,6 +81,10 @@ func TestWithRestoreFacts(t *testing.T) {
 			keys.BackupServerVersion: "1.27", keys.RestoreOpenShiftVersion: "4.12.0"}), want: map[string]string{
 			keys.BackupRegistryHostname: "registry.a.example.com:5000", keys.BackupServerVersion: "1.27",
 			keys.RestoreServerVersion: "1.32", keys.RestoreOpenShiftVersion: "4.18.1", keys.RestoreRegistryHostname: actiontest.DestinationRegistry}},
+		{name: "registry recorded (an image stream whose images were copied), no version", item: pod(map[string]string{
+			keys.BackupRegistryHostname: "registry.a.example.com:5000"}), want: map[string]string{
+			keys.BackupRegistryHostname: "registry.a.example.com:5000", keys.BackupServerVersion: "1.29",
+			keys.RestoreServerVersion: "1.32", keys.RestoreOpenShiftVersion: "4.18.1", keys.RestoreRegistryHostname: actiontest.DestinationRegistry}},
 		{name: "skipped", item: pod(map[string]string{"app": "web"}), skip: true, want: map[string]string{"app": "web"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

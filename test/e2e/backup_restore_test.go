@@ -29,8 +29,7 @@ const (
 // Registered action names the checks depend on (README's action table). The list of registered
 // actions is a fixed contract: a check whose action the running plugin does not register fails.
 const (
-	actCommonBackup    = "openshift.io/01-common-backup"
-	actCommonRestore   = "openshift.io/01-common-restore"
+	actSABackup        = "openshift.io/02-serviceaccount-backup"
 	actSARestore       = "openshift.io/02-serviceaccount-restore"
 	actPodRestore      = "openshift.io/03-pod-restore"
 	actDCRestore       = "openshift.io/04-deploymentconfig-restore"
@@ -111,7 +110,8 @@ func expect(t *testing.T, what, got, want string) {
 	}
 }
 
-// sourceAndDestinationAnnotations asserts the annotations common-backup and common-restore write.
+// sourceAndDestinationAnnotations asserts the source and destination annotations users see on a
+// restored pod, workload or image item (written by the action that restores it).
 func sourceAndDestinationAnnotations(t *testing.T, s *scenario, u *unstructured.Unstructured) {
 	t.Helper()
 	a := u.GetAnnotations()
@@ -148,7 +148,7 @@ var checks = []check{
 				st.Errors, st.Warnings, logLinesAbout(s.B, s.Restore.Name, 30))
 		}
 	}},
-	{name: "bare pod: annotations, image and pull secrets", requires: []string{actCommonBackup, actCommonRestore, actPodRestore}, run: func(ctx context.Context, t *testing.T, s *scenario) {
+	{name: "bare pod: annotations, image and pull secrets", requires: []string{actPodRestore}, run: func(ctx context.Context, t *testing.T, s *scenario) {
 		u := s.get(ctx, t, podsGVR, barePodName)
 		sourceAndDestinationAnnotations(t, s, u)
 		pod := getPod(ctx, t, s.B, s.TargetNS, barePodName)
@@ -159,7 +159,7 @@ var checks = []check{
 	{name: "controller-owned and build pods absent", requires: []string{actPodRestore}, run: func(ctx context.Context, t *testing.T, s *scenario) {
 		s.absent(ctx, t, podsGVR, dcPodName, rsPodName, buildPodName)
 	}},
-	{name: "DeploymentConfig restored with images and trigger rewritten", requires: []string{actCommonBackup, actCommonRestore, actDCRestore}, run: func(ctx context.Context, t *testing.T, s *scenario) {
+	{name: "DeploymentConfig restored with images and trigger rewritten", requires: []string{actDCRestore}, run: func(ctx context.Context, t *testing.T, s *scenario) {
 		dc := s.get(ctx, t, deploymentConfigsGVR, dcName)
 		sourceAndDestinationAnnotations(t, s, dc)
 		containers, _, _ := unstructured.NestedSlice(dc.Object, "spec", "template", "spec", "containers")
@@ -186,7 +186,7 @@ var checks = []check{
 	{name: "DeploymentConfig's ReplicationController absent", requires: []string{actRCRestore}, run: func(ctx context.Context, t *testing.T, s *scenario) {
 		s.absent(ctx, t, rcGVR, rcName)
 	}},
-	{name: "Deployment and ReplicaSet restored with images rewritten", requires: []string{actCommonBackup, actCommonRestore, actWorkloadRestore}, run: func(ctx context.Context, t *testing.T, s *scenario) {
+	{name: "Deployment and ReplicaSet restored with images rewritten", requires: []string{actWorkloadRestore}, run: func(ctx context.Context, t *testing.T, s *scenario) {
 		d, err := s.B.Kube.AppsV1().Deployments(s.TargetNS).Get(ctx, deployName, metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -200,10 +200,18 @@ var checks = []check{
 		expect(t, "replicaset image", rs.Spec.Template.Spec.Containers[0].Image, s.imgB("web:latest"))
 		sourceAndDestinationAnnotations(t, s, s.get(ctx, t, replicaSetsGVR, rsName))
 	}},
+	{name: "Deployment backed up by an earlier version (its records name another registry) rewritten from its record", requires: []string{actWorkloadRestore}, run: func(ctx context.Context, t *testing.T, s *scenario) {
+		d, err := s.B.Kube.AppsV1().Deployments(s.TargetNS).Get(ctx, legacyDeployName, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		expect(t, "legacy deployment image", d.Spec.Template.Spec.Containers[0].Image, s.imgB("web:latest"))
+		expect(t, "legacy deployment annotation "+annBackupRegistryHostname, d.Annotations[annBackupRegistryHostname], legacyRegistry)
+	}},
 	{name: "Build absent", requires: []string{actBuildRestore}, run: func(ctx context.Context, t *testing.T, s *scenario) {
 		s.absent(ctx, t, buildsGVR, buildName)
 	}},
-	{name: "BuildConfig references and secrets rewritten", requires: []string{actCommonBackup, actCommonRestore, actBCRestore}, run: func(ctx context.Context, t *testing.T, s *scenario) {
+	{name: "BuildConfig references and secrets rewritten", requires: []string{actBCRestore}, run: func(ctx context.Context, t *testing.T, s *scenario) {
 		bc := s.get(ctx, t, buildConfigsGVR, bcName)
 		sourceAndDestinationAnnotations(t, s, bc)
 		expect(t, "BC spec.output.to.name", str(t, bc, "spec", "output", "to", "name"), s.imgB("frontend:latest"))
@@ -217,7 +225,7 @@ var checks = []check{
 		custom := s.get(ctx, t, routesGVR, "custom")
 		expect(t, "custom route spec.host (stale generated annotation)", str(t, custom, "spec", "host"), s.Sample.CustomHost)
 	}},
-	{name: "custom route host of the generated form kept despite a stale annotation", requires: []string{actRouteBackup, actRouteRestore}, run: checkCustomFormRouteHostKept},
+	{name: "custom route host of the generated form kept despite a stale annotation", requires: []string{actRouteRestore}, run: checkCustomFormRouteHostKept},
 	{name: "LoadBalancer service loses externalIPs", requires: []string{actServiceRestore}, run: func(ctx context.Context, t *testing.T, s *scenario) {
 		svc, err := s.B.Kube.CoreV1().Services(s.TargetNS).Get(ctx, lbServiceName, metav1.GetOptions{})
 		if err != nil {
@@ -271,7 +279,7 @@ var checks = []check{
 		h := s.get(ctx, t, hpaGVR, hpaName)
 		expect(t, "HPA scaleTargetRef.apiVersion", str(t, h, "spec", "scaleTargetRef", "apiVersion"), "apps.openshift.io/v1")
 	}},
-	{name: "ImageStream restored with references rewritten", requires: []string{actCommonBackup, actCommonRestore, actISRestore}, run: func(ctx context.Context, t *testing.T, s *scenario) {
+	{name: "ImageStream restored with references rewritten", requires: []string{actISRestore}, run: func(ctx context.Context, t *testing.T, s *scenario) {
 		is := s.get(ctx, t, imageStreamsGVR, isName)
 		sourceAndDestinationAnnotations(t, s, is)
 		expect(t, "IS label app", is.GetLabels()["app"], dcName)
@@ -290,7 +298,7 @@ var checks = []check{
 	}},
 	{name: "backup storage locations still Available after the image backup", requires: []string{actISBackup}, run: checkLocationsAvailable},
 	{name: "ImageStream images in B's registry: same digests, each tag on its newest generation", requires: []string{actISBackup, actISRestore}, run: checkImagesInRegistry},
-	{name: "ImageStreams with images: references rewritten, labels, annotations and lookupPolicy kept", requires: []string{actCommonBackup, actCommonRestore, actISRestore}, run: checkImageStreamsWithImages},
+	{name: "ImageStreams with images: references rewritten, labels, annotations and lookupPolicy kept", requires: []string{actISRestore}, run: checkImageStreamsWithImages},
 	{name: "pod and Deployment run the restored images, same digests", requires: []string{actPodRestore, actWorkloadRestore, actISBackup, actISRestore}, run: checkWorkloadsRunRestoredImages},
 	{name: "ImageStreamTags: internal skipped, reference kept", requires: []string{actISTagRestore}, run: func(ctx context.Context, t *testing.T, s *scenario) {
 		s.absent(ctx, t, imageStreamTagsGVR, istagInternal)
@@ -314,7 +322,7 @@ func TestBackupOnARestoreOnB(t *testing.T) {
 	if !strings.HasPrefix(versionB, "v"+env.Get(t, "VELERO_VERSION")) {
 		t.Errorf("Velero on B reports %s, want v%s.x", versionB, env.Get(t, "VELERO_VERSION"))
 	}
-	if !pluginsA[actCommonBackup] || !pluginsB[actCommonRestore] {
+	if !pluginsA[actSABackup] || !pluginsB[actPodRestore] {
 		veleroFailure(t, a, "the openshift plugin is not served (Velero %s/%s lists %d plugins)", versionA, versionB, len(pluginsB))
 	}
 	// This suite is the general binary's; the migration binary has its own (migration_test.go).
@@ -343,6 +351,9 @@ func TestBackupOnARestoreOnB(t *testing.T) {
 	step("sample app created on A")
 	smp.Images = createImageSample(ctx, t, a, ns)
 	enableImageBackup(ctx, t, a)
+	// A's registry is not one of OpenShift's own hostnames: B is told, as README says for a source
+	// with a customised registry host.
+	nameSourceRegistry(ctx, t, b, a.Registry)
 	step("images pushed to A")
 
 	backup := RunBackup(ctx, t, a, "e2e-"+suffix, ns)

@@ -192,6 +192,50 @@ func createImageSample(ctx context.Context, t *testing.T, c *Cluster, ns string)
 	return im
 }
 
+// nameSourceRegistry sets backupRegistryHostname in the plugin ConfigMap of c, the restoring
+// cluster, to the source's registry host (keeping its other keys) and removes that key when the
+// test ends: a source whose registry host is not one of OpenShift's own is named on the
+// destination, as README says.
+func nameSourceRegistry(ctx context.Context, t *testing.T, c *Cluster, host string) {
+	t.Helper()
+	cms := c.Kube.CoreV1().ConfigMaps(veleroNamespace)
+	set := func(ctx context.Context, value string) error {
+		cm, err := cms.Get(ctx, pluginConfigName, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			if value == "" {
+				return nil
+			}
+			_, err = cms.Create(ctx, &corev1.ConfigMap{
+				ObjectMeta: metav1.ObjectMeta{Name: pluginConfigName, Labels: map[string]string{
+					"velero.io/plugin-config": "", "openshift.io/velero-plugin": "config"}},
+				Data: map[string]string{"backupRegistryHostname": value},
+			}, metav1.CreateOptions{})
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		if cm.Data == nil {
+			cm.Data = map[string]string{}
+		}
+		if value == "" {
+			delete(cm.Data, "backupRegistryHostname")
+		} else {
+			cm.Data["backupRegistryHostname"] = value
+		}
+		_, err = cms.Update(ctx, cm, metav1.UpdateOptions{})
+		return err
+	}
+	if err := set(ctx, host); err != nil {
+		t.Fatalf("%s: plugin ConfigMap backupRegistryHostname: %v", c, err)
+	}
+	t.Cleanup(func() {
+		if err := set(context.Background(), ""); err != nil {
+			t.Errorf("%s: removing backupRegistryHostname from the plugin ConfigMap: %v", c, err)
+		}
+	})
+}
+
 // enableImageBackup creates (or replaces) the plugin ConfigMap on c with imageStreamBackup "true"
 // and removes it when the test ends. The plugin reads it once per plugin process, and Velero
 // starts the plugin processes for each backup.

@@ -68,10 +68,10 @@ func requireMigrationPlugin(ctx context.Context, t *testing.T, env Env, clusters
 				served = append(served, name)
 			}
 		}
-		if len(served) == 0 || !plugins[actCommonBackup] || !plugins[actCommonRestore] {
+		if len(served) == 0 || !plugins[actSABackup] || !plugins[actWorkloadRestore] {
 			veleroFailure(t, c, "Velero %s does not serve the migration binary (%d migration.openshift.io/ actions; general %s: %v): "+
 				"the migration suite needs both servers restarted with it (hack/stack.sh velero-restart %s migration, as hack/e2e.sh does)",
-				version, len(served), actCommonBackup, plugins[actCommonBackup], c.Name)
+				version, len(served), actSABackup, plugins[actSABackup], c.Name)
 		}
 		for _, req := range migrationActions {
 			if !plugins[req] {

@@ -24,10 +24,10 @@ const (
 	// routeCustomForm's host web-<ns>.shop.example.com was customised from the generated one and
 	// kept its host.generated annotation: only the source apps domain tells it from a generated host.
 	routeCustomForm = "web"
-	actRouteBackup  = "openshift.io/10-route-backup"
 	// annPullSecretRef (4.16+) on a service account names the pull secret OpenShift minted for it.
 	annPullSecretRef = "openshift.io/internal-registry-pull-secret-ref"
-	// annBackupAppsDomain is where the route backup records the source apps domain.
+	// annBackupAppsDomain is the source apps domain the route restore judged by (earlier versions
+	// recorded it at backup; now the source's router status gives it).
 	annBackupAppsDomain = "openshift.io/backup-apps-domain"
 )
 
@@ -115,9 +115,9 @@ func checkCustomServiceAccountPullSecrets(ctx context.Context, t *testing.T, s *
 	}
 }
 
-// checkCustomFormRouteHostKept: the custom host of the generated <name>-<ns>. form is kept (the
-// backup recorded A's apps domain, and the host is not on it); the host generated on A's apps
-// domain is cleared (checked with the other routes).
+// checkCustomFormRouteHostKept: the custom host of the generated <name>-<ns>. form is kept (A's
+// router recorded A's apps domain in the route's status, and the host is not on it); the host
+// generated on A's apps domain is cleared (checked with the other routes).
 func checkCustomFormRouteHostKept(ctx context.Context, t *testing.T, s *scenario) {
 	r := s.get(ctx, t, routesGVR, routeCustomForm)
 	expect(t, "route "+routeCustomForm+" annotation "+annBackupAppsDomain, r.GetAnnotations()[annBackupAppsDomain], s.A.AppsDomain)

@@ -55,6 +55,11 @@ const (
 	hpaName            = "frontend"
 	externalBase       = "quay.io/example/base:1.0"
 	frontendDigest     = "sha256:4a1c4b21597c1b4415bdbecb28a3296c6b5e23ca4f9feeb599860a1dac6a0108"
+	// legacyDeployName is a Deployment as earlier versions of this plugin and the upstream plugin
+	// backed it up: the source facts recorded on it, naming legacyRegistry, a non-default registry
+	// host that is neither OpenShift's nor the one B's plugin config names.
+	legacyDeployName = "legacy"
+	legacyRegistry   = "image-registry.legacy.example.com:5000"
 )
 
 var (
@@ -176,6 +181,14 @@ func createSampleApp(ctx context.Context, t *testing.T, c *Cluster, ns string) *
 			Template: podTemplate(rsLabels, "web", img("web:latest"))},
 	}, metav1.CreateOptions{})
 	must(rs, err)
+	legacyLabels := map[string]string{"app": "legacy"}
+	must(c.Kube.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: legacyDeployName, Annotations: map[string]string{
+			"openshift.io/backup-registry-hostname": legacyRegistry, "openshift.io/backup-server-version": "1.27",
+			"openshift.io/backup-apps-domain": "apps.legacy.example.com"}},
+		Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: legacyLabels},
+			Template: podTemplate(legacyLabels, "web", fmt.Sprintf("%s/%s/web:latest", legacyRegistry, ns))},
+	}, metav1.CreateOptions{}))
 	must(core.Pods(ns).Create(ctx, &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: rsPodName, Labels: rsLabels,
 			OwnerReferences: ownerRef("apps/v1", "ReplicaSet", rsName, rs.UID)},
@@ -274,8 +287,9 @@ func createSampleApp(ctx context.Context, t *testing.T, c *Cluster, ns string) *
 	// one of them of the generated <name>-<ns>. form on another domain.
 	s := &sample{GeneratedHost: fmt.Sprintf("generated-%s.%s", ns, c.AppsDomain), CustomHost: "shop.example.com",
 		CustomFormHost: fmt.Sprintf("%s-%s.shop.example.com", routeCustomForm, ns)}
+	// A's default router admits each route and records it in the status, as OpenShift's does.
 	for _, r := range []struct{ name, host string }{{"generated", s.GeneratedHost}, {"custom", s.CustomHost}, {routeCustomForm, s.CustomFormHost}} {
-		createU(ctx, t, c, routesGVR, ns, map[string]any{
+		u := createU(ctx, t, c, routesGVR, ns, map[string]any{
 			"apiVersion": "route.openshift.io/v1", "kind": "Route",
 			"metadata": map[string]any{"name": r.name, "annotations": map[string]any{annHostGenerated: "true"}},
 			"spec": map[string]any{
@@ -284,6 +298,10 @@ func createSampleApp(ctx context.Context, t *testing.T, c *Cluster, ns string) *
 				"port": map[string]any{"targetPort": "http"},
 			},
 		})
+		u.Object["status"] = map[string]any{"ingress": []any{map[string]any{
+			"host": r.host, "routerName": "default", "routerCanonicalHostname": "router-default." + c.AppsDomain, "wildcardPolicy": "None",
+			"conditions": []any{map[string]any{"type": "Admitted", "status": "True", "lastTransitionTime": time.Now().UTC().Format(time.RFC3339)}}}}}
+		must(c.Dynamic.Resource(routesGVR).Namespace(ns).UpdateStatus(ctx, u, metav1.UpdateOptions{}))
 	}
 
 	// RBAC: the auto-created image-pullers binding and a user's binding to a service account.
