@@ -38,28 +38,54 @@ var benchMix = []benchKind{{"configmaps", 500}, {"secrets", 500}, {"pods", 400},
 // secretsMix is the namespace of the users' complaint: 1,800 secrets.
 var secretsMix = []benchKind{{"secrets", 1800}}
 
-// benchRuns is how many backups of each kind TestBenchBackup times (BENCH_E2E_RUNS overrides).
+// benchRuns is how many backups and restores of each mode TestBenchBackupRestore times
+// (BENCH_E2E_RUNS overrides).
 const benchRuns = 5
 
-// TestBenchBackup (make bench-e2e) backs up a 2,000-object namespace on cluster A with Velero
-// alone, with the floor plugin (the general plugin's registrations and AppliesTo, actions that do
-// nothing: the cost of Velero's one-gRPC-call-per-item protocol) and with the openshift plugin,
-// benchRuns runs each, interleaved in rotating order, restarting A's Velero server with the right
-// plugin dir before each run. It reports the medians and their ratios, the API requests the plugin
-// made per backup (A's kube-apiserver audit log, by user agent) and the same count for a namespace
-// a tenth the size, to show it does not grow with the items; then the users' complaint as it was
-// reported: a namespace of 1,800 secrets with and without the plugin.
-func TestBenchBackup(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+// benchModes are the plugin dirs a benchmark run restarts Velero with (hack/stack.sh
+// velero-restart), in the order they rotate through, and how the tables name them.
+var benchModes = []struct{ mode, name string }{
+	{"without", "Velero alone"},
+	{"floor", "Velero + floor plugin (this plugin's registrations and AppliesTo, actions do nothing)"},
+	{"upstream-floor", "Velero + upstream floor plugin (the upstream plugin's 37 registrations and AppliesTo, actions do nothing)"},
+	{"with", "Velero + openshift-velero-plugin"},
+}
+
+// benchResult is one timed backup or restore.
+type benchResult struct {
+	seconds  float64
+	items    int
+	requests int
+}
+
+// TestBenchBackupRestore (make bench-e2e) backs up a 2,000-object namespace on cluster A, then
+// restores it on cluster B, each with Velero alone, with the floor plugin (this plugin's
+// registrations and AppliesTo, actions that do nothing: the cost of Velero's one-gRPC-call-per-item
+// protocol for them), with the upstream floor plugin (the same for the upstream OpenShift plugin's
+// registrations: the peer's protocol cost) and with the openshift plugin, benchRuns runs each,
+// interleaved in rotating order, restarting the cluster's Velero server with the right plugin dir
+// before each run. Every restore restores the same backup (taken with the plugin) into a new
+// namespace (namespaceMapping; without a kube-controller-manager a deleted namespace stays
+// Terminating) and is checked to have restored every object. It reports the medians and their
+// ratios, the API requests the plugin made per backup and per restore (kube-apiserver audit logs,
+// by user agent) and the same counts for a namespace a tenth the size, to show they do not grow
+// with the items; then the users' complaint as it was reported: a namespace of 1,800 secrets backed
+// up with and without the plugin. BENCH_E2E_RESTORE=0 times the backups only.
+func TestBenchBackupRestore(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 80*time.Minute)
 	defer cancel()
 	env := loadEnv(t)
 	pollInterval = 50 * time.Millisecond
-	a := newCluster(t, env, "a")
+	a, b := newCluster(t, env, "a"), newCluster(t, env, "b")
 	a.Config.QPS, a.Config.Burst = 500, 1000
-	a = reclient(t, a)
-	audit := filepath.Join(env.Get(t, "LOG_DIR"), "audit-a.log")
-	if _, err := os.Stat(audit); err != nil {
-		t.Fatalf("no audit log (%v): start the stack with STACK_AUDIT=1 (hack/bench-e2e.sh does)", err)
+	b.Config.QPS, b.Config.Burst = 500, 1000
+	a, b = reclient(t, a), reclient(t, b)
+	auditA := filepath.Join(env.Get(t, "LOG_DIR"), "audit-a.log")
+	auditB := filepath.Join(env.Get(t, "LOG_DIR"), "audit-b.log")
+	for _, p := range []string{auditA, auditB} {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("no audit log (%v): start the stack with STACK_AUDIT=1 (hack/bench-e2e.sh does)", err)
+		}
 	}
 	runs := benchRuns
 	if v := os.Getenv("BENCH_E2E_RUNS"); v != "" {
@@ -67,7 +93,29 @@ func TestBenchBackup(t *testing.T) {
 			t.Fatalf("BENCH_E2E_RUNS=%q: want a positive number", v)
 		}
 	}
+	restores := os.Getenv("BENCH_E2E_RESTORE") != "0"
+	restoreRuns := runs
+	if v := os.Getenv("BENCH_E2E_RESTORE_RUNS"); v != "" {
+		if _, err := fmt.Sscan(v, &restoreRuns); err != nil || restoreRuns < 1 {
+			t.Fatalf("BENCH_E2E_RESTORE_RUNS=%q: want a positive number", v)
+		}
+	}
 	root := filepath.Join("..", "..")
+	restart := func(cluster, mode string) {
+		cmd := exec.CommandContext(ctx, filepath.Join(root, "hack", "stack.sh"), "velero-restart", cluster, mode)
+		cmd.Env = append(os.Environ(), "E2E_DIR="+env.Get(t, "E2E_DIR"))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("velero-restart %s %s: %v\n%s", cluster, mode, err, out)
+		}
+	}
+	// Leave both servers as the stack started them (the general plugin).
+	defer func() {
+		for _, c := range []string{"a", "b"} {
+			cmd := exec.Command(filepath.Join(root, "hack", "stack.sh"), "velero-restart", c, "general")
+			cmd.Env = append(os.Environ(), "E2E_DIR="+env.Get(t, "E2E_DIR"))
+			_ = cmd.Run()
+		}
+	}()
 
 	suffix := fmt.Sprintf("%d", time.Now().UnixNano()%1_000_000)
 	big, small, secrets := "bench-"+suffix, "bench-small-"+suffix, "bench-secrets-"+suffix
@@ -77,90 +125,159 @@ func TestBenchBackup(t *testing.T) {
 	nSecrets := createBenchNamespace(ctx, t, a, secrets, secretsMix, 1)
 	t.Logf("created %d + %d + %d objects in %.1fs", nBig, nSmall, nSecrets, time.Since(start).Seconds())
 
-	type result struct {
-		seconds  float64
-		items    int
-		requests int
-	}
-	results := map[string][]result{}
-	run := func(mode, ns string, i int) result {
-		restart := exec.CommandContext(ctx, filepath.Join(root, "hack", "stack.sh"), "velero-restart", "a", mode)
-		restart.Env = append(os.Environ(), "E2E_DIR="+env.Get(t, "E2E_DIR"))
-		if out, err := restart.CombinedOutput(); err != nil {
-			t.Fatalf("velero-restart a %s: %v\n%s", mode, err, out)
-		}
-		off := fileSize(t, audit)
+	backups := map[string][]benchResult{}
+	backup := func(mode, ns string, i int) benchResult {
+		restart("a", mode)
+		off := fileSize(t, auditA)
 		t0 := time.Now()
-		b := RunBackup(ctx, t, a, fmt.Sprintf("%s-%s-%d", ns, mode, i), ns)
+		bk := RunBackup(ctx, t, a, fmt.Sprintf("%s-%s-%d", ns, mode, i), ns)
 		d := time.Since(t0).Seconds()
-		if b.Status.Phase != velerov1.BackupPhaseCompleted || b.Status.Errors != 0 {
-			veleroFailure(t, a, "backup %s: phase %s, %d errors", b.Name, b.Status.Phase, b.Status.Errors)
+		if bk.Status.Phase != velerov1.BackupPhaseCompleted || bk.Status.Errors != 0 {
+			veleroFailure(t, a, "backup %s: phase %s, %d errors", bk.Name, bk.Status.Phase, bk.Status.Errors)
 		}
 		time.Sleep(time.Second) // let the audit backend flush
-		r := result{seconds: d, items: itemsBackedUp(b), requests: countAudit(t, audit, off, pluginUserAgent)}
-		t.Logf("%-8s %-24s %6.2fs  %5d items  %4d plugin API requests", mode, ns, r.seconds, r.items, r.requests)
+		r := benchResult{seconds: d, items: itemsBackedUp(bk), requests: countAudit(t, auditA, off, pluginUserAgent)}
+		t.Logf("backup  %-15s %-26s %6.2fs  %5d items  %4d plugin API requests", mode, ns, r.seconds, r.items, r.requests)
 		return r
 	}
-	modes := []string{"without", "floor", "with"}
 	for i := 0; i < runs; i++ {
-		for k := range modes {
-			mode := modes[(i+k)%len(modes)]
-			results[mode] = append(results[mode], run(mode, big, i))
+		for k := range benchModes {
+			mode := benchModes[(i+k)%len(benchModes)].mode
+			backups[mode] = append(backups[mode], backup(mode, big, i))
 		}
 	}
-	smallRun := run("with", small, 0)
+	smallBackup := backup("with", small, 0)
 	for i := 0; i < 3; i++ {
 		for k := range 2 {
 			mode := []string{"without", "with"}[(i+k)%2]
-			results["secrets-"+mode] = append(results["secrets-"+mode], run(mode, secrets, i))
+			backups["secrets-"+mode] = append(backups["secrets-"+mode], backup(mode, secrets, i))
 		}
 	}
 
-	median := func(rs []result) float64 {
-		v := make([]float64, len(rs))
-		for i, r := range rs {
-			v[i] = r.seconds
+	restoresBy := map[string][]benchResult{}
+	var smallRestore benchResult
+	if restores {
+		// Every restore restores the backups taken with the plugin, as users restore them.
+		bigBackup, smallBackupName := big+"-with-0", small+"-with-0"
+		WaitBackupSynced(ctx, t, b, bigBackup)
+		WaitBackupSynced(ctx, t, b, smallBackupName)
+		restore := func(mode, backupName, ns string, want int, i int) benchResult {
+			restart("b", mode)
+			target := fmt.Sprintf("%s-r-%s-%d", ns, mode, i)
+			off := fileSize(t, auditB)
+			t0 := time.Now()
+			got := runRestoreObject(ctx, t, b, &velerov1.Restore{
+				ObjectMeta: metav1.ObjectMeta{Name: target, Namespace: veleroNamespace},
+				Spec:       velerov1.RestoreSpec{BackupName: backupName, NamespaceMapping: map[string]string{ns: target}, RestorePVs: boolPtr(false)},
+			})
+			d := time.Since(t0).Seconds()
+			if got.Status.Phase != velerov1.RestorePhaseCompleted || got.Status.Errors != 0 {
+				t.Fatalf("restore %s on B (%s): phase %s, %d errors, %d warnings; Velero log:\n%s", target, mode,
+					got.Status.Phase, got.Status.Errors, got.Status.Warnings, logLinesAbout(b, target, 30))
+			}
+			time.Sleep(time.Second) // let the audit backend flush
+			r := benchResult{seconds: d, requests: countAudit(t, auditB, off, pluginUserAgent)}
+			if got.Status.Progress != nil {
+				r.items = got.Status.Progress.ItemsRestored
+			}
+			// The times compare restores of the same objects: every mode restores all of them.
+			if n := countBenchObjects(ctx, t, b, target); n != want {
+				t.Errorf("restore %s (%s): %d of the %d objects are in %s on B", target, mode, n, want, target)
+			}
+			t.Logf("restore %-15s %-26s %6.2fs  %5d items  %4d plugin API requests", mode, target, r.seconds, r.items, r.requests)
+			return r
 		}
-		sort.Float64s(v)
-		return v[len(v)/2]
-	}
-	list := func(rs []result) string {
-		var s []string
-		for _, r := range rs {
-			s = append(s, fmt.Sprintf("%.2f", r.seconds))
+		for i := 0; i < restoreRuns; i++ {
+			for k := range benchModes {
+				mode := benchModes[(i+k)%len(benchModes)].mode
+				restoresBy[mode] = append(restoresBy[mode], restore(mode, bigBackup, big, nBig, i))
+			}
 		}
-		return strings.Join(s, ", ")
+		smallRestore = restore("with", smallBackupName, small, nSmall, 0)
 	}
-	mw, mf, mo := median(results["with"]), median(results["floor"]), median(results["without"])
-	sw, so := median(results["secrets-with"]), median(results["secrets-without"])
-	var reqs []string
-	for _, r := range results["with"] {
-		reqs = append(reqs, fmt.Sprint(r.requests))
-	}
-	var b strings.Builder
+
+	var out strings.Builder
 	serverArgs := ""
 	if v := strings.TrimSpace(os.Getenv("VELERO_SERVER_ARGS")); v != "" {
 		serverArgs = " with `" + v + "`"
 	}
-	fmt.Fprintf(&b, "%s, Velero %s server (out of cluster%s), kube-apiserver v1.32.13, 2-core machine, %d runs each:\n\n",
-		time.Now().UTC().Format("2006-01-02"), env.Get(t, "VELERO_VERSION"), serverArgs, runs)
-	fmt.Fprintf(&b, "| backup of namespace (%d objects; %d items) | runs (s) | median (s) |\n|---|---|---|\n", nBig, results["with"][0].items)
-	fmt.Fprintf(&b, "| Velero alone | %s | %.2f |\n", list(results["without"]), mo)
-	fmt.Fprintf(&b, "| Velero + floor plugin (same registrations and AppliesTo, actions do nothing) | %s | %.2f |\n", list(results["floor"]), mf)
-	fmt.Fprintf(&b, "| Velero + openshift-velero-plugin | %s | %.2f |\n\n", list(results["with"]), mw)
-	fmt.Fprintf(&b, "- Ratio with/without: **%.2f** (goal <= 1.05).\n", mw/mo)
-	fmt.Fprintf(&b, "- Floor/without (Velero's one gRPC call per matching item, nothing done): %.2f.\n", mf/mo)
-	fmt.Fprintf(&b, "- With/floor (what the actions themselves add): %.2f.\n", mw/mf)
-	fmt.Fprintf(&b, "- API requests made by the plugin per backup (audit log, user agent `%s`): %s for %d items; %d for a %d-object namespace (%d items).\n\n",
-		pluginUserAgent, strings.Join(reqs, ", "), results["with"][0].items, smallRun.requests, nSmall, smallRun.items)
-	fmt.Fprintf(&b, "| backup of namespace (%d secrets; %d items) | runs (s) | median (s) |\n|---|---|---|\n", nSecrets, results["secrets-with"][0].items)
-	fmt.Fprintf(&b, "| Velero alone | %s | %.2f |\n", list(results["secrets-without"]), so)
-	fmt.Fprintf(&b, "| Velero + openshift-velero-plugin | %s | %.2f |\n\n", list(results["secrets-with"]), sw)
-	fmt.Fprintf(&b, "- Ratio with/without: **%.2f**.\n", sw/so)
-	t.Log("\n" + b.String())
-	if err := os.WriteFile(filepath.Join(env.Get(t, "E2E_DIR"), "bench-e2e.md"), []byte(b.String()), 0o644); err != nil {
+	fmt.Fprintf(&out, "%s, Velero %s server (out of cluster%s), kube-apiserver v1.32.13, 2-core machine shared with other builds and tests, %d backup runs and %d restore runs of each mode:\n\n",
+		time.Now().UTC().Format("2006-01-02"), env.Get(t, "VELERO_VERSION"), serverArgs, runs, restoreRuns)
+	writeBenchTable(&out, fmt.Sprintf("backup of namespace on A (%d objects; %d items)", nBig, backups["with"][0].items), backups)
+	fmt.Fprintf(&out, "- API requests made by the plugin per backup (A's audit log, user agent `%s`): %s for %d items; %d for a %d-object namespace (%d items).\n\n",
+		pluginUserAgent, requestList(backups["with"]), backups["with"][0].items, smallBackup.requests, nSmall, smallBackup.items)
+	if restores {
+		writeBenchTable(&out, fmt.Sprintf("restore on B into a new namespace (%d objects; %d items restored)", nBig, restoresBy["with"][0].items), restoresBy)
+		fmt.Fprintf(&out, "- API requests made by the plugin per restore (B's audit log): %s for %d items; %d for a %d-object namespace (%d items).\n\n",
+			requestList(restoresBy["with"]), restoresBy["with"][0].items, smallRestore.requests, nSmall, smallRestore.items)
+	}
+	sw, so := benchMedian(backups["secrets-with"]), benchMedian(backups["secrets-without"])
+	fmt.Fprintf(&out, "| backup of namespace (%d secrets; %d items) | runs (s) | median (s) |\n|---|---|---|\n", nSecrets, backups["secrets-with"][0].items)
+	fmt.Fprintf(&out, "| Velero alone | %s | %.2f |\n", secondsList(backups["secrets-without"]), so)
+	fmt.Fprintf(&out, "| Velero + openshift-velero-plugin | %s | %.2f |\n\n", secondsList(backups["secrets-with"]), sw)
+	fmt.Fprintf(&out, "- Ratio with/without: **%.2f**.\n", sw/so)
+	t.Log("\n" + out.String())
+	if err := os.WriteFile(filepath.Join(env.Get(t, "E2E_DIR"), "bench-e2e.md"), []byte(out.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// writeBenchTable writes one operation's runs by mode and the ratios between the modes.
+func writeBenchTable(out *strings.Builder, what string, by map[string][]benchResult) {
+	fmt.Fprintf(out, "| %s | runs (s) | median (s) |\n|---|---|---|\n", what)
+	for _, m := range benchModes {
+		fmt.Fprintf(out, "| %s | %s | %.2f |\n", m.name, secondsList(by[m.mode]), benchMedian(by[m.mode]))
+	}
+	mw, mf, mu, mo := benchMedian(by["with"]), benchMedian(by["floor"]), benchMedian(by["upstream-floor"]), benchMedian(by["without"])
+	fmt.Fprintf(out, "\n- Ratio with/without: **%.2f** (goal <= 1.05).\n", mw/mo)
+	fmt.Fprintf(out, "- Floor/without (Velero's one gRPC call per matching item, nothing done): %.2f.\n", mf/mo)
+	fmt.Fprintf(out, "- With/floor (what the actions themselves add): %.2f.\n", mw/mf)
+	fmt.Fprintf(out, "- Upstream floor/without (the upstream plugin's calls alone): %.2f; with/upstream floor: **%.2f**.\n", mu/mo, mw/mu)
+}
+
+func benchMedian(rs []benchResult) float64 {
+	if len(rs) == 0 {
+		return 0
+	}
+	v := make([]float64, len(rs))
+	for i, r := range rs {
+		v[i] = r.seconds
+	}
+	sort.Float64s(v)
+	if len(v)%2 == 0 {
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	return v[len(v)/2]
+}
+
+func secondsList(rs []benchResult) string {
+	var s []string
+	for _, r := range rs {
+		s = append(s, fmt.Sprintf("%.2f", r.seconds))
+	}
+	return strings.Join(s, ", ")
+}
+
+func requestList(rs []benchResult) string {
+	var s []string
+	for _, r := range rs {
+		s = append(s, fmt.Sprint(r.requests))
+	}
+	return strings.Join(s, ", ")
+}
+
+// countBenchObjects counts the objects of benchMix's resources in ns on c.
+func countBenchObjects(ctx context.Context, t *testing.T, c *Cluster, ns string) int {
+	t.Helper()
+	n := 0
+	for _, res := range benchMigrationResources {
+		l, err := c.Dynamic.Resource(res).Namespace(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatalf("%s: listing %s in %s: %v", c, res.Resource, ns, err)
+		}
+		n += len(l.Items)
+	}
+	return n
 }
 
 // reclient rebuilds c's clients after its rest config changed.
