@@ -103,6 +103,8 @@ func TestMigrationStageThenFinal(t *testing.T) {
 	plan := &migrationPlan{UID: string(uuid.NewUUID()), RegistryA: env.Get(t, "MIGRATION_REGISTRY_A"), RegistryB: env.Get(t, "MIGRATION_REGISTRY_B")}
 	plan.StageLabelValue = plan.UID
 	t.Logf("Velero %s; namespace %s; migration registry: %s from A, %s from B (one storage)", env.Get(t, "VELERO_VERSION"), ns, plan.RegistryA, plan.RegistryB)
+	// A's registry host is not one of OpenShift's own: B is told, as for a backup and restore.
+	nameSourceRegistry(ctx, t, b, a.Registry)
 	smp := createMigrationSample(ctx, t, a, ns, suffix, plan)
 	step("sample created on A, images pushed")
 	report := &migrationReport{title: fmt.Sprintf("Migration of namespace %s from cluster A to B: a stage migration, then a final migration with quiesce\n"+
