@@ -147,9 +147,10 @@ func TestRestoreRewritesReferencesAndSecrets(t *testing.T) {
 			want:        fullSpec(dst, "app", "app", "builder-dockercfg-new12", "builder-dockercfg-new12"),
 		},
 		{
-			name: "no recorded source registry: images kept, namespaces and secrets still moved", mapping: map[string]string{"app": "app2"},
+			// Nothing recorded at backup: OpenShift's own registry hostname is the source.
+			name: "no recorded source registry: OpenShift's registry is the source", mapping: map[string]string{"app": "app2"},
 			destination: destination("app2", "builder", "builder-dockercfg-new12"),
-			want:        fullSpec(src, "app", "app2", "builder-dockercfg-new12", "builder-dockercfg-new12"),
+			want:        fullSpec(dst, "app2", "app2", "builder-dockercfg-new12", "builder-dockercfg-new12"),
 		},
 	}
 	for _, tt := range tests {

@@ -158,7 +158,10 @@ func TestRestoreSkipsOrRestores(t *testing.T) {
 			wantFrom: ref("DockerImage", "quay.io/org/base:1", "")},
 		{name: "external image tracking another tag", tag: tagRef(ref("ImageStreamTag", "base:1", "shared"), false), dockerRef: "quay.io/org/base@" + digest,
 			wantFrom: ref("ImageStreamTag", "base:1", "shared")},
-		{name: "no recorded source registry", tag: tagRef(ref("ImageStreamTag", "base:1", "app"), false), dockerRef: internal, noSource: true,
+		// Nothing recorded at backup (this version records nothing on tags): OpenShift's own
+		// registry hostname is the source, so the tag of an internal image is still skipped.
+		{name: "no recorded source registry, OpenShift's registry", tag: tagRef(ref("ImageStreamTag", "base:1", "app"), false), dockerRef: internal, noSource: true, skip: true},
+		{name: "no recorded source registry, another registry", tag: tagRef(ref("ImageStreamTag", "base:1", "app"), false), dockerRef: "registry.example.com:5000/app/web@" + digest, noSource: true,
 			wantFrom: ref("ImageStreamTag", "base:1", "app2")},
 		// The registry under its other names is the same registry.
 		{name: "internal image under the service's cluster.local name", tag: tagRef(nil, false), dockerRef: local + "/app/web@" + digest, skip: true},

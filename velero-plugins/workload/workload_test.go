@@ -78,7 +78,8 @@ func TestWorkloadRewritesImages(t *testing.T) {
 		}{
 			{"mapped", map[string]string{"app": "app2"}, true, swapped(podSpec(dst, "app2"))},
 			{"same namespace", nil, true, swapped(podSpec(dst, "app"))},
-			{"no recorded source registry", map[string]string{"app": "app2"}, false, swapped(podSpec(src, "app"))},
+			// Nothing recorded at backup: OpenShift's own registry hostname is the source.
+			{"no recorded source registry", map[string]string{"app": "app2"}, false, swapped(podSpec(dst, "app2"))},
 		} {
 			t.Run(k.kind+"/"+tc.name, func(t *testing.T) {
 				item := workload(k.apiVersion, k.kind, podSpec(src, "app"))
