@@ -108,9 +108,10 @@ remove_list() {
   local name=$1 digest ids=()
   $ENGINE manifest exists "$name" 2>/dev/null || return 0
   for digest in $($ENGINE manifest inspect "$name" | grep -o 'sha256:[0-9a-f]\{64\}'); do
+    # An entry whose image is gone already (pruned) has nothing left to remove.
     case $ENGINE in
-    buildah) ids+=("$(buildah inspect --type image --format '{{.FromImageID}}' "$name@$digest")") ;;
-    podman) ids+=("$(podman image inspect --format '{{.Id}}' "$name@$digest")") ;;
+    buildah) ids+=($(buildah inspect --type image --format '{{.FromImageID}}' "$name@$digest" 2>/dev/null || true)) ;;
+    podman) ids+=($(podman image inspect --format '{{.Id}}' "$name@$digest" 2>/dev/null || true)) ;;
     esac
   done
   $ENGINE manifest rm "$name" >/dev/null
