@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -151,17 +150,7 @@ func TestBenchMigrationRestore(t *testing.T) {
 	restart.Env = append(os.Environ(), "E2E_DIR="+env.Get(t, "E2E_DIR"))
 	_ = restart.Run()
 
-	median := func(rs []result) float64 {
-		v := make([]float64, len(rs))
-		for i, r := range rs {
-			v[i] = r.seconds
-		}
-		sort.Float64s(v)
-		if len(v)%2 == 0 {
-			return (v[len(v)/2-1] + v[len(v)/2]) / 2
-		}
-		return v[len(v)/2]
-	}
+	median := func(rs []result) float64 { return medianOf(rs, func(r result) float64 { return r.seconds }) }
 	list := func(rs []result, f func(result) string) string {
 		var s []string
 		for _, r := range rs {

@@ -236,12 +236,18 @@ func writeBenchTable(out *strings.Builder, what string, by map[string][]benchRes
 }
 
 func benchMedian(rs []benchResult) float64 {
+	return medianOf(rs, func(r benchResult) float64 { return r.seconds })
+}
+
+// medianOf is the median of seconds over rs (0 for none): the bench figures quote medians of
+// interleaved runs, which one slow run on a shared machine does not move.
+func medianOf[T any](rs []T, seconds func(T) float64) float64 {
 	if len(rs) == 0 {
 		return 0
 	}
 	v := make([]float64, len(rs))
 	for i, r := range rs {
-		v[i] = r.seconds
+		v[i] = seconds(r)
 	}
 	sort.Float64s(v)
 	if len(v)%2 == 0 {
