@@ -46,10 +46,7 @@ func TestBenchMigrationRestore(t *testing.T) {
 	defer cancel()
 	env := loadEnv(t)
 	pollInterval = 50 * time.Millisecond
-	a, b := newCluster(t, env, "a"), newCluster(t, env, "b")
-	a.Config.QPS, a.Config.Burst = 500, 1000
-	b.Config.QPS, b.Config.Burst = 500, 1000
-	a, b = reclient(t, a), reclient(t, b)
+	a, b := benchCluster(t, env, "a"), benchCluster(t, env, "b")
 	runs := benchMigrationRuns
 	if v := os.Getenv("BENCH_MIGRATION_RUNS"); v != "" {
 		if _, err := fmt.Sscan(v, &runs); err != nil || runs < 1 {
