@@ -15,6 +15,9 @@ REGISTRY   ?= $(IMAGE_REPO)
 PLATFORMS  ?= linux/amd64 linux/arm64 linux/ppc64le linux/s390x
 HOSTARCH   := $(shell $(GO) env GOARCH)
 export IMAGE_REPO IMAGE_TAG REGISTRY PLATFORMS
+# One build configuration for every go command, static and path-trimmed (hack/goenv.sh says why).
+export CGO_ENABLED := 0
+export GOFLAGS := $(shell . hack/goenv.sh && echo "$$GOFLAGS")
 
 .PHONY: all build unit test integration e2e demo demo-migration bench-e2e bench-migration stack-build stack-up stack-down crds crds-check lint fuzz bench cross images images-test images-push clean
 
@@ -22,7 +25,7 @@ all: build
 
 ## build: both plugin binaries, pure Go (CGO_ENABLED=0), into bin/
 build:
-	CGO_ENABLED=0 $(GO) build $(BUILDARGS) -o $(BIN)/ ./openshift-velero-plugin ./openshift-migration-plugin
+	$(GO) build $(BUILDARGS) -o $(BIN)/ ./openshift-velero-plugin ./openshift-migration-plugin
 
 ## unit: the quick loop, unit tests of every package
 unit:
@@ -104,7 +107,7 @@ bench:
 ## architecture of PLATFORMS, into bin/linux_<arch>/ (what the Dockerfiles copy, by TARGETARCH)
 cross: $(foreach p,$(PLATFORMS),cross-$(notdir $(p)))
 cross-%:
-	CGO_ENABLED=0 GOOS=linux GOARCH=$* $(GO) build $(BUILDARGS) -o $(BIN)/linux_$*/ ./openshift-velero-plugin ./openshift-migration-plugin ./cmd/install-plugin
+	GOOS=linux GOARCH=$* $(GO) build $(BUILDARGS) -o $(BIN)/linux_$*/ ./openshift-velero-plugin ./openshift-migration-plugin ./cmd/install-plugin
 
 ## images: the two init-container images, one manifest list each for PLATFORMS, built with
 ## buildah, podman or docker (buildah installed from apt when none is), then checked: every

@@ -20,6 +20,7 @@
 #                                limiter, which absorbs the plugin's time; the flags are named in
 #                                the section. Append e.g. "--item-block-worker-count 8".
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/goenv.sh" # one build configuration for every go command
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 export VELERO_VERSION=${VELERO_VERSION:-1.18}

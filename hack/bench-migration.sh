@@ -16,6 +16,7 @@
 #                        client rate limit (100/s) a 2,000-item restore waits on the limiter, which
 #                        absorbs the plugin's time; set VELERO_SERVER_ARGS= to measure that case.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/goenv.sh" # one build configuration for every go command
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 export VELERO_VERSION=${VELERO_VERSION:-1.18}

@@ -4,6 +4,7 @@
 # Velero itself does per item), measured in the same run, and their ratio.
 # Usage: hack/bench.sh [count]   (default count 5)
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/goenv.sh" # one build configuration for every go command
 cd "$(dirname "$0")/.."
 count=${1:-5}
 pkgs=$(git ls-files '*_test.go' | xargs grep -l '^func BenchmarkJSONRoundTrip' | xargs -n1 dirname | sort -u)

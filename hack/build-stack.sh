@@ -14,12 +14,12 @@
 #
 # Build times are printed and appended to $E2E_DIR/build-times.log.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/goenv.sh" # one build configuration for every go command
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${STACK_BIN:-$ROOT/bin/stack}
 E2E_DIR=${E2E_DIR:-$ROOT/.e2e}
 mkdir -p "$BIN" "$E2E_DIR"
-export CGO_ENABLED=0
 LDFLAGS="-s -w"
 # Velero's controller-runtime manager serves its own metrics on controller-runtime's default
 # ":8080" (every interface, and the same port for both clusters' servers); Velero has no flag for

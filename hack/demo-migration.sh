@@ -11,6 +11,7 @@
 # The migration is the end-to-end suite's own (test/e2e, TestMigrationStageThenFinal), so the
 # demo also asserts every behaviour it shows. Logs stay in .e2e/logs/ afterwards.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/goenv.sh" # one build configuration for every go command
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 export VELERO_VERSION=${VELERO_VERSION:-1.18}

@@ -10,6 +10,7 @@
 # The backup and restores are the end-to-end suite's own (test/e2e), so the demo also asserts
 # every behaviour it shows. Logs stay in .e2e/logs/ afterwards.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/goenv.sh" # one build configuration for every go command
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 export VELERO_VERSION=${VELERO_VERSION:-1.18}

@@ -22,6 +22,7 @@
 # entrypoint as Velero's init container does and leaves what it installed in bin/from-images/,
 # which Velero's plugin dirs are made from. What ships is what is tested.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/goenv.sh" # one build configuration for every go command
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 versions=${VELERO_VERSIONS:-1.18 1.14}

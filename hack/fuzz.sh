@@ -8,6 +8,7 @@
 # worker is mid-call (golang/go#75804, fixed in Go 1.27), with no crashing input at all. A count
 # budget never arms that deadline. A duration still works but can fail that way.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/goenv.sh" # one build configuration for every go command
 cd "$(dirname "$0")/.."
 fuzztime=${1:-30000x}
 status=0

@@ -4,6 +4,7 @@
 # module pins (no manifest text is copied from openshift/api). Deterministic: a second run changes
 # nothing. `hack/gen-crds.sh --check` fails when the committed files are stale.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/goenv.sh" # one build configuration for every go command
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=$ROOT/test/e2e/crds
 

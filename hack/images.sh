@@ -24,6 +24,7 @@
 #   IMAGE_REVISION  org.opencontainers.image.revision (git rev-parse HEAD)
 #   PUSH_TLS_VERIFY=false  push over plain HTTP or to an unverified certificate (a local registry)
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/goenv.sh" # one build configuration for every go command
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 

@@ -44,6 +44,7 @@
 #   VELERO_SERVER_ARGS  extra arguments for both Velero servers (word-split), e.g.
 #                    "--item-block-worker-count 2" (Velero 1.18)
 set -Eeuo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/goenv.sh" # one build configuration for every go command
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 E2E_DIR=${E2E_DIR:-$ROOT/.e2e}

@@ -20,7 +20,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -144,8 +143,9 @@ func versitygwBinary(t testing.TB) string {
 		bin = os.Getenv("VERSITYGW")
 	}
 	if bin == "" {
-		_, file, _, _ := runtime.Caller(0)
-		bin = filepath.Join(filepath.Dir(file), "..", "..", "bin", "stack", "versitygw")
+		// go test runs in the package's directory; the path is relative to it (a source path
+		// from runtime.Caller would not be a file path under -trimpath).
+		bin = filepath.Join("..", "..", "bin", "stack", "versitygw")
 	}
 	if st, err := os.Stat(bin); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
 		t.Fatalf("the S3 server binary %s is missing (%v): build it with `hack/build-stack.sh s3` "+
