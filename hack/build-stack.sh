@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the real components of the local end-to-end stack into bin/stack/ (incremental:
-# with a warm Go cache every step takes seconds). Each component is pinned by its own Go
-# module under build/ (see build/README.md).
+# with a warm Go cache every step takes seconds). The components are pinned by Go modules under
+# build/ (see build/README.md). Runs are serialized (a lock in bin/stack/), so one started while
+# another builds waits for it and then finds its binaries current.
 #
 #   hack/build-stack.sh            build everything (and apt-install etcd-server when missing)
 #   hack/build-stack.sh NAME...    build only these: kube-apiserver velero-1.18 velero-1.14
@@ -26,15 +27,18 @@ LDFLAGS="-s -w"
 # it. Link the default to an ephemeral loopback port instead.
 VELERO_LDFLAGS="$LDFLAGS -X sigs.k8s.io/controller-runtime/pkg/metrics/server.DefaultBindAddress=127.0.0.1:0"
 
-# name | module dir under build/ | main package | output name
+# name | module dir under build/ | main package | output name. Components of one module are built
+# by one `go build` (their shared packages compiled once, links in parallel). build/stack and
+# build/kube require the plugin's own dependency versions where they share a module
+# (hack/pin-stack.sh), so most of what they compile the plugin's build has compiled already.
 COMPONENTS=(
   "kube-apiserver|kube|k8s.io/kubernetes/cmd/kube-apiserver|kube-apiserver"
   "kubectl|kube|k8s.io/kubernetes/cmd/kubectl|kubectl"
-  "velero-1.18|velero-1.18|github.com/vmware-tanzu/velero/cmd/velero|velero-1.18"
+  "velero-1.18|stack|github.com/vmware-tanzu/velero/cmd/velero|velero-1.18"
+  "velero-plugin-for-aws|stack|github.com/vmware-tanzu/velero-plugin-for-aws/velero-plugin-for-aws|velero-plugin-for-aws"
+  "registry|stack|github.com/distribution/distribution/v3/cmd/registry|registry"
   "velero-1.14|velero-1.14|github.com/vmware-tanzu/velero/cmd/velero|velero-1.14"
-  "velero-plugin-for-aws|velero-plugin-for-aws|github.com/vmware-tanzu/velero-plugin-for-aws/velero-plugin-for-aws|velero-plugin-for-aws"
   "s3|s3|github.com/versity/versitygw/cmd/versitygw|versitygw"
-  "registry|registry|github.com/distribution/distribution/v3/cmd/registry|registry"
 )
 
 log_time() { # name seconds
@@ -48,8 +52,9 @@ build_one() {
       start=$SECONDS
       echo "installing etcd-server (apt)" >&2
       if [[ $(id -u) -ne 0 ]]; then SUDO=sudo; else SUDO=; fi
-      $SUDO apt-get update -qq >/dev/null
-      DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq etcd-server >/dev/null
+      # One apt at a time: hack/images.sh may be installing buildah.
+      $SUDO flock /tmp/velero-openshift-plugins-apt.lock sh -c 'apt-get update -qq >/dev/null &&
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server >/dev/null'
       log_time etcd $((SECONDS - start))
     fi
     return
@@ -61,42 +66,78 @@ build_one() {
     # Both plugin binaries (STACK_PLUGIN=general|migration), in one `go build` with the same flags
     # as `make build`, so the stack runs the binaries users get.
     start=$SECONDS
-    (cd "$ROOT" && go build -tags containers_image_openpgp -trimpath -ldflags="$LDFLAGS" -o "$ROOT/bin/" ./openshift-velero-plugin ./openshift-migration-plugin)
+    (cd "$ROOT" && go build -tags containers_image_openpgp -ldflags="$LDFLAGS" -o "$ROOT/bin/" ./openshift-velero-plugin ./openshift-migration-plugin)
     log_time "openshift-velero-plugin + openshift-migration-plugin" $((SECONDS - start))
     return
   fi
   if [[ $name == floor-plugin ]]; then
     # make bench-e2e's baseline: the plugin's registrations with actions that do nothing.
     start=$SECONDS
-    (cd "$ROOT" && go build -tags containers_image_openpgp -trimpath -ldflags="$LDFLAGS" -o "$BIN/openshift-velero-plugin-floor" ./test/e2e/floorplugin)
+    (cd "$ROOT" && go build -tags containers_image_openpgp -ldflags="$LDFLAGS" -o "$BIN/openshift-velero-plugin-floor" ./test/e2e/floorplugin)
     log_time openshift-velero-plugin-floor $((SECONDS - start))
     return
   fi
   if [[ $name == upstream-floor-plugin ]]; then
     # make bench-e2e's peer baseline: the upstream plugin's registrations with actions that do nothing.
     start=$SECONDS
-    (cd "$ROOT" && go build -tags containers_image_openpgp -trimpath -ldflags="$LDFLAGS" -o "$BIN/openshift-velero-plugin-upstream-floor" ./test/e2e/upstreamfloorplugin)
+    (cd "$ROOT" && go build -tags containers_image_openpgp -ldflags="$LDFLAGS" -o "$BIN/openshift-velero-plugin-upstream-floor" ./test/e2e/upstreamfloorplugin)
     log_time openshift-velero-plugin-upstream-floor $((SECONDS - start))
     return
   fi
+  local spec n
   for spec in "${COMPONENTS[@]}"; do
-    IFS='|' read -r n mod pkg out <<<"$spec"
-    [[ $n == "$name" ]] || continue
-    start=$SECONDS
-    local ldflags=$LDFLAGS
-    if [[ $name == velero-1.* ]]; then
-      # Velero reports its version (ServerStatusRequest, `velero version`) from buildinfo.
-      ldflags="$VELERO_LDFLAGS -X github.com/vmware-tanzu/velero/pkg/buildinfo.Version=$(cd "$ROOT/build/$mod" && go list -m -f '{{.Version}}' github.com/vmware-tanzu/velero)"
+    IFS='|' read -r n _ <<<"$spec"
+    if [[ $n == "$name" ]]; then
+      GO_COMPONENTS+=("$spec")
+      return
     fi
-    (cd "$ROOT/build/$mod" && go build -trimpath -ldflags="$ldflags" -o "$BIN/$out" "$pkg")
-    log_time "$name" $((SECONDS - start))
-    return
   done
   echo "unknown component: $name" >&2
   return 2
 }
 
+# build_module MOD SPEC...: one `go build` of the module's requested components into
+# $BIN/.mod-MOD/ (where the go command skips the link of a binary that is current), each then
+# hard-linked to its output name in $BIN.
+build_module() {
+  local mod=$1 start=$SECONDS spec n pkg out ldflags=$LDFLAGS pkgs=() names=()
+  shift
+  for spec in "$@"; do
+    IFS='|' read -r n _ pkg out <<<"$spec"
+    pkgs+=("$pkg")
+    names+=("$n")
+    if [[ $n == velero-1.* ]]; then
+      # Velero reports its version (ServerStatusRequest, `velero version`) from buildinfo.
+      ldflags="$VELERO_LDFLAGS -X github.com/vmware-tanzu/velero/pkg/buildinfo.Version=$(cd "$ROOT/build/$mod" && go list -m -f '{{.Version}}' github.com/vmware-tanzu/velero)"
+    fi
+  done
+  (cd "$ROOT/build/$mod" && go build -ldflags="$ldflags" -o "$BIN/.mod-$mod/" "${pkgs[@]}")
+  for spec in "$@"; do
+    IFS='|' read -r _ _ pkg out <<<"$spec"
+    ln -f "$BIN/.mod-$mod/${pkg##*/}" "$BIN/$out"
+  done
+  log_time "${names[*]}" $((SECONDS - start))
+}
+
 if [[ $# -eq 0 ]]; then
   set -- etcd kube-apiserver kubectl velero-1.18 velero-1.14 velero-plugin-for-aws s3 registry plugin
 fi
+# One build at a time: a second run (make test's, while .ci/run's is still building) waits, then
+# finds everything current.
+exec 9>"$BIN/.build.lock"
+flock 9
+GO_COMPONENTS=()
 for c in "$@"; do build_one "$c"; done
+modules=()
+for spec in "${GO_COMPONENTS[@]}"; do
+  IFS='|' read -r _ mod _ <<<"$spec"
+  [[ " ${modules[*]} " == *" $mod "* ]] || modules+=("$mod")
+done
+for mod in "${modules[@]}"; do
+  specs=()
+  for spec in "${GO_COMPONENTS[@]}"; do
+    IFS='|' read -r _ m _ <<<"$spec"
+    [[ $m == "$mod" ]] && specs+=("$spec")
+  done
+  build_module "$mod" "${specs[@]}"
+done

@@ -285,9 +285,9 @@ start_registry() { # cluster
   token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
   admin=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
   (umask 077 && printf '%s\n' "$token" >"$dir/token" && printf 'e2e-admin:%s\n' "$admin" >"$dir/credentials")
-  # bcrypt, the one hash format distribution's htpasswd accepts (build/registry/htpasswd).
-  printf 'serviceaccount:%s\ne2e-admin:%s\n' "$token" "$admin" | (cd "$ROOT/build/registry" && go run ./htpasswd) >"$dir/htpasswd" ||
-    die "registry $c: generating the htpasswd file (build/registry/htpasswd) failed"
+  # bcrypt, the one hash format distribution's htpasswd accepts (build/stack/htpasswd).
+  printf 'serviceaccount:%s\ne2e-admin:%s\n' "$token" "$admin" | (cd "$ROOT/build/stack" && go run ./htpasswd) >"$dir/htpasswd" ||
+    die "registry $c: generating the htpasswd file (build/stack/htpasswd) failed"
   {
     registry_config "$dir/data" "$port"
     cat <<EOF
