@@ -7,6 +7,8 @@
 #   hack/images.sh check       each manifest list names exactly $PLATFORMS, and each platform's
 #                              binaries are static ELF executables for that machine
 #   hack/images.sh push        push both manifest lists (every platform) to $REGISTRY
+#   hack/images.sh engine      only pick the engine, installing buildah when none is found
+#                              (make test does this in the background, while unit tests run)
 #   hack/images.sh test DIR    both images for this machine only; run each image's entrypoint as
 #                              Velero's init container does (an empty, world-writable directory at
 #                              /target, the image's own user) and check it installs the binary byte
@@ -78,8 +80,9 @@ install_buildah() {
   command -v apt-get >/dev/null || die "no buildah, podman or docker (with a running daemon), and no apt-get to install buildah: install one of them"
   [[ $(id -u) -eq 0 ]] || sudo=sudo
   log "no buildah, podman or docker (with a running daemon): installing buildah (apt)"
-  $sudo apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends buildah >/dev/null
+  # One apt at a time: hack/build-stack.sh may be installing etcd-server in the background.
+  $sudo flock /tmp/velero-openshift-plugins-apt.lock sh -c 'apt-get update -qq >/dev/null &&
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends buildah >/dev/null'
   log "buildah installed in $((SECONDS - start))s"
 }
 
@@ -308,10 +311,12 @@ cmd_test() {
   log "test: PASS in $((SECONDS - t0))s; the plugins the images installed are in $out"
 }
 
+cmd_engine() { :; }
+
 case ${1:-} in
-build | check | push | test) pick_engine "$@" ;;
+build | check | push | test | engine) pick_engine "$@" ;;
 *)
-  echo "usage: $0 build|check|push|test DIR" >&2
+  echo "usage: $0 build|check|push|test DIR|engine" >&2
   exit 2
   ;;
 esac

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# make test, README's test command: unit tests, the plugin binaries, the CRD check, the
+# integration tests, then the end-to-end suites on both Velero lines (hack/e2e.sh).
+#
+# On a fresh machine most of the time is compiling. The stack components that share no package
+# with the plugin module (Velero 1.14 and versitygw, each pinned by its own module) and the apt
+# installs (etcd-server, buildah) need nothing the unit tests build, so they are built in the
+# background while the unit tests compile and run, at a lower CPU priority: they take what the
+# unit tests leave idle (downloads, links, single-package stretches of the compile). The
+# components that do share the plugin's packages (build/stack, build/kube; hack/pin-stack.sh) are
+# built afterwards, by e2e, from what the unit tests put in the build cache: built concurrently
+# they would compile the same packages twice.
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/goenv.sh" # one build configuration for every go command
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+E2E_DIR=${E2E_DIR:-$ROOT/.e2e}
+mkdir -p "$E2E_DIR"
+make=(make --no-print-directory)
+
+t0=$SECONDS
+log=$E2E_DIR/test-background.log
+(nice -n 10 hack/build-stack.sh etcd velero-1.14 s3 && nice -n 10 hack/images.sh engine) >"$log" 2>&1 &
+background=$!
+# Stop the background build if this script ends early (a unit test failed, ^C).
+trap 'kill "$background" 2>/dev/null || true' EXIT
+
+"${make[@]}" unit build crds-check pins-check
+echo "test: unit tests, plugin binaries, CRD and pin checks: $((SECONDS - t0))s"
+
+t1=$SECONDS
+if ! wait "$background"; then
+  cat "$log" >&2
+  echo "test: building the stack's own components in the background failed (above)" >&2
+  exit 1
+fi
+trap - EXIT
+echo "test: waited $((SECONDS - t1))s for the background build; it logged:"
+sed 's/^/  /' "$log"
+
+"${make[@]}" integration e2e
+"$ROOT/bin/openshift-velero-plugin" >/dev/null 2>&1 && {
+  echo "test: the plugin binary exited 0 when run by hand" >&2
+  exit 1
+}
+echo "test: PASS in $((SECONDS - t0))s"
