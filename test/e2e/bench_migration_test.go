@@ -162,12 +162,7 @@ func TestBenchMigrationRestore(t *testing.T) {
 		"migration": "Velero + openshift-migration-plugin",
 	}
 	var out strings.Builder
-	serverArgs := ""
-	if v := strings.TrimSpace(os.Getenv("VELERO_SERVER_ARGS")); v != "" {
-		serverArgs = " with `" + v + "`"
-	}
-	fmt.Fprintf(&out, "%s, Velero %s server (out of cluster%s), kube-apiserver v1.32.13, 2-core machine shared with other builds and tests, %d runs each:\n\n",
-		time.Now().UTC().Format("2006-01-02"), env.Get(t, "VELERO_VERSION"), serverArgs, runs)
+	fmt.Fprintf(&out, "%s, %d runs each:\n\n", benchSetting(t, env, b), runs)
 	first := results[modes[0]][0]
 	fmt.Fprintf(&out, "| final migration restore on B (%d objects; %d items restored) | runs (s) | median (s) | objects with the migrated-by labels | restore warnings |\n|---|---|---|---|---|\n",
 		nObjects, first.items)

@@ -194,12 +194,7 @@ func TestBenchBackupRestore(t *testing.T) {
 	}
 
 	var out strings.Builder
-	serverArgs := ""
-	if v := strings.TrimSpace(os.Getenv("VELERO_SERVER_ARGS")); v != "" {
-		serverArgs = " with `" + v + "`"
-	}
-	fmt.Fprintf(&out, "%s, Velero %s server (out of cluster%s), kube-apiserver v1.32.13, 2-core machine shared with other builds and tests, %d backup runs and %d restore runs of each mode:\n\n",
-		time.Now().UTC().Format("2006-01-02"), env.Get(t, "VELERO_VERSION"), serverArgs, runs, restoreRuns)
+	fmt.Fprintf(&out, "%s, %d backup runs and %d restore runs of each mode:\n\n", benchSetting(t, env, a), runs, restoreRuns)
 	writeBenchTable(&out, fmt.Sprintf("backup of namespace on A (%d objects; %d items)", nBig, backups["with"][0].items), backups)
 	fmt.Fprintf(&out, "- API requests made by the plugin per backup (A's audit log, user agent `%s`): %s for %d items; %d for a %d-object namespace (%d items).\n\n",
 		pluginUserAgent, requestList(backups["with"]), backups["with"][0].items, smallBackup.requests, nSmall, smallBackup.items)
@@ -295,6 +290,22 @@ func benchCluster(t *testing.T, env Env, name string) *Cluster {
 	}
 	c.Kube, c.Dynamic = k.kube, k.dyn
 	return c
+}
+
+// benchSetting is the first line of a benchmark's section: the date, the servers as they report
+// their versions, the machine.
+func benchSetting(t *testing.T, env Env, c *Cluster) string {
+	t.Helper()
+	v, err := c.Kube.Discovery().ServerVersion()
+	if err != nil {
+		t.Fatalf("kube-apiserver version: %v", err)
+	}
+	serverArgs := ""
+	if a := strings.TrimSpace(os.Getenv("VELERO_SERVER_ARGS")); a != "" {
+		serverArgs = " with `" + a + "`"
+	}
+	return fmt.Sprintf("%s, Velero %s server (out of cluster%s), kube-apiserver %s, 2-core machine shared with other builds and tests",
+		time.Now().UTC().Format("2006-01-02"), env.Get(t, "VELERO_VERSION"), serverArgs, v.GitVersion)
 }
 
 func fileSize(t *testing.T, p string) int64 {
