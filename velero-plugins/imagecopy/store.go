@@ -67,6 +67,12 @@ type Store struct {
 	mu    sync.Mutex
 	known map[digest.Digest]reference.Named // blobs this process wrote or saw, by repository
 
+	// location is a driver rooted at the location's prefix (OpenStore only), for Velero's own
+	// objects under backups/; s3Bucket and s3Root (the store's key prefix) locate unfinished
+	// multipart uploads.
+	location         storagedriver.StorageDriver
+	s3Bucket, s3Root string
+
 	written atomic.Int64
 }
 
@@ -118,6 +124,24 @@ func OpenStore(ctx context.Context, bsl *velerov1.BackupStorageLocation, opts St
 	if err != nil {
 		return nil, err
 	}
+	// The location's own objects, read-only: the same driver rooted at the prefix.
+	locParams := map[string]any{}
+	for k, v := range cfg.params {
+		locParams[k] = v
+	}
+	locParams["rootdirectory"] = cfg.locationRoot
+	loc, err := factory.Create(ctx, cfg.driver, locParams)
+	if err != nil {
+		return nil, fmt.Errorf("%s: opening %s storage driver: %w", desc, cfg.driver, err)
+	}
+	if cfg.s3 != nil {
+		if err := cfg.s3.apply(loc); err != nil {
+			return nil, fmt.Errorf("%s: %w", desc, err)
+		}
+		s.s3Bucket = bsl.Spec.ObjectStorage.Bucket
+		s.s3Root = strings.TrimPrefix(path.Join("/", bsl.Spec.ObjectStorage.Prefix, ImagesDir), "/") + "/"
+	}
+	s.location = loc
 	if err := s.Check(ctx); err != nil {
 		return nil, err
 	}
@@ -403,10 +427,23 @@ type driverCfg struct {
 	driver string
 	params map[string]any
 	s3     *s3Fixups
+	// locationRoot is the "rootdirectory" of the location's prefix (the store is ImagesDir below).
+	locationRoot string
 }
 
 // driverConfig maps a location to a distribution storage driver and its parameters.
 func driverConfig(bsl *velerov1.BackupStorageLocation, creds []byte) (driverCfg, error) {
+	cfg, err := driverConfigOf(bsl, creds)
+	if err == nil {
+		cfg.locationRoot = path.Join("/", bsl.Spec.ObjectStorage.Prefix)
+		if cfg.driver == "filesystem" {
+			cfg.locationRoot = filepath.Join(bsl.Spec.Config["path"], bsl.Spec.ObjectStorage.Bucket, filepath.FromSlash(cfg.locationRoot))
+		}
+	}
+	return cfg, err
+}
+
+func driverConfigOf(bsl *velerov1.BackupStorageLocation, creds []byte) (driverCfg, error) {
 	obj := bsl.Spec.ObjectStorage
 	if obj == nil || obj.Bucket == "" {
 		return driverCfg{}, errors.New("no objectStorage bucket")
