@@ -109,6 +109,13 @@ build_module() {
     if [[ $n == velero-1.* ]]; then
       # Velero reports its version (ServerStatusRequest, `velero version`) from buildinfo.
       ldflags="$VELERO_LDFLAGS -X github.com/vmware-tanzu/velero/pkg/buildinfo.Version=$(cd "$ROOT/build/$mod" && go list -m -f '{{.Version}}' github.com/vmware-tanzu/velero)"
+    elif [[ $n == kube-apiserver || $n == kubectl ]]; then
+      # Kubernetes reports its version (discovery's /version, which the plugin's cluster facts
+      # read) from component-base, as its release build stamps it.
+      local kv
+      kv=$(cd "$ROOT/build/$mod" && go list -m -f '{{.Version}}' k8s.io/kubernetes)
+      kv=${kv#v}
+      ldflags="$LDFLAGS -X k8s.io/component-base/version.gitVersion=v$kv -X k8s.io/component-base/version.gitMajor=${kv%%.*} -X k8s.io/component-base/version.gitMinor=$(cut -d. -f2 <<<"$kv") -X k8s.io/component-base/version.gitTreeState=clean"
     fi
   done
   (cd "$ROOT/build/$mod" && go build -ldflags="$ldflags" -o "$BIN/.mod-$mod/" "${pkgs[@]}")
