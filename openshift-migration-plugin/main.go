@@ -2,7 +2,8 @@
 // migration (SPEC §6): every general action under its general name except the general pod
 // restore, which the migration pod restore replaces, plus the migration actions under
 // migration.openshift.io/<NN>-<name>. It is a registration table and nothing else; run by hand
-// as `openshift-migration-plugin unquiesce ...` it rolls a quiesced source back.
+// as `openshift-migration-plugin unquiesce ...` it rolls a quiesced source back, as
+// `reclaim-images ...` it frees the images of deleted backups (as the general binary).
 package main
 
 import (
@@ -14,10 +15,13 @@ import (
 	"github.com/velero-openshift/plugins/openshift-migration-plugin/stagepod"
 	"github.com/velero-openshift/plugins/openshift-migration-plugin/volume"
 	"github.com/velero-openshift/plugins/velero-plugins/general"
+	generalimagestream "github.com/velero-openshift/plugins/velero-plugins/imagestream"
 	"github.com/velero-openshift/plugins/velero-plugins/pod"
 )
 
-func main() { action.Serve(registrations(), quiesce.RollbackCommand()) }
+func main() {
+	action.Serve(registrations(), quiesce.RollbackCommand(), generalimagestream.ReclaimCommand())
+}
 
 // registrations is the general table without the general pod restore, then the migration actions
 // (the migration pod restore writing the restore annotations the general one writes).

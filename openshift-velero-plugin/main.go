@@ -5,6 +5,9 @@ package main
 import (
 	"github.com/velero-openshift/plugins/common/action"
 	"github.com/velero-openshift/plugins/velero-plugins/general"
+	"github.com/velero-openshift/plugins/velero-plugins/imagestream"
 )
 
-func main() { action.Serve(general.Registrations()) }
+// Run by hand as `openshift-velero-plugin reclaim-images ...` it frees the images of deleted
+// backups from a location's image store.
+func main() { action.Serve(general.Registrations(), imagestream.ReclaimCommand()) }

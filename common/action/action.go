@@ -58,6 +58,13 @@ type ItemBlockAction interface {
 	GetRelatedItems(item runtime.Unstructured, backup *velerov1.Backup) ([]velero.ResourceIdentifier, error)
 }
 
+// DeleteAction is a delete item action: Velero calls it for each matching item of a backup being
+// deleted, with the item as stored in the backup.
+type DeleteAction interface {
+	AppliesTo() (velero.ResourceSelector, error)
+	Execute(input *velero.DeleteItemActionExecuteInput) error
+}
+
 // Resources returns a selector for exactly the named (group-qualified) resources.
 func Resources(resources ...string) velero.ResourceSelector {
 	return velero.ResourceSelector{IncludedResources: resources}

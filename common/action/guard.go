@@ -174,3 +174,32 @@ func (g *GuardedItemBlock) GetRelatedItems(item runtime.Unstructured, backup *ve
 	})
 	return related, err
 }
+
+// GuardedDelete serves a DeleteAction under the guard: a panic is an error of the item, which
+// Velero logs with the deletion.
+type GuardedDelete struct {
+	guard
+	action DeleteAction
+}
+
+var _ velero.DeleteItemAction = (*GuardedDelete)(nil)
+
+// AppliesTo delegates to the action.
+func (g *GuardedDelete) AppliesTo() (velero.ResourceSelector, error) { return g.action.AppliesTo() }
+
+// Execute runs the action under the guard.
+func (g *GuardedDelete) Execute(in *velero.DeleteItemActionExecuteInput) error {
+	var item runtime.Unstructured
+	if in != nil {
+		item = in.Item
+	}
+	return g.run(item, func() error {
+		if in == nil || in.Backup == nil || in.Item == nil {
+			return fmt.Errorf("incomplete delete input (item or Backup missing)")
+		}
+		if off, err := g.disabled(in.Backup.Namespace); err != nil || off {
+			return err
+		}
+		return g.action.Execute(in)
+	})
+}

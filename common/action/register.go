@@ -26,6 +26,7 @@ const (
 	KindRestore   Kind = "RestoreItemAction"
 	KindRestoreV2 Kind = "RestoreItemActionV2"
 	KindItemBlock Kind = "ItemBlockAction"
+	KindDelete    Kind = "DeleteItemAction"
 )
 
 // Registration is one row of a plugin binary's registration table.
@@ -66,6 +67,12 @@ func Wrap(r Registration, env Env) (any, error) {
 			return nil, fmt.Errorf("%s: %T is not an item block action", r.Name, a)
 		}
 		return &GuardedItemBlock{guard: g, action: ib}, nil
+	case KindDelete:
+		d, ok := a.(DeleteAction)
+		if !ok {
+			return nil, fmt.Errorf("%s: %T is not a delete action", r.Name, a)
+		}
+		return &GuardedDelete{guard: g, action: d}, nil
 	}
 	return nil, fmt.Errorf("%s: unknown kind %q", r.Name, r.Kind)
 }
@@ -166,6 +173,8 @@ func Serve(table []Registration, commands ...Command) {
 			if itemBlocks {
 				server.RegisterItemBlockAction(r.Name, init)
 			}
+		case KindDelete:
+			server.RegisterDeleteItemAction(r.Name, init)
 		}
 	}
 	server.Serve()

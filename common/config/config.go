@@ -37,6 +37,11 @@ const (
 	// positive: every copy is bounded. Defaults: the image copy engine's (30m, 2m).
 	KeyImageCopyTimeout     = "imageCopyTimeout"
 	KeyImageCopyIdleTimeout = "imageCopyIdleTimeout"
+	// KeyImageSweepGrace: when a backup is deleted, images of the location's image store written
+	// or linked more recently than this are kept (positive Go duration or seconds; default 2h,
+	// longer than an image copy runs). Shorter frees sooner; backups written to the location by
+	// another cluster are protected only by it.
+	KeyImageSweepGrace = "imageSweepGrace"
 )
 
 // RetiredActions are the names earlier versions registered that this version no longer does,
@@ -71,6 +76,8 @@ type Config struct {
 	MigrationRegistryInsecureSkipTLSVerify bool
 	// ImageCopyTimeout and ImageCopyIdleTimeout bound each image copy; 0 is the engine's default.
 	ImageCopyTimeout, ImageCopyIdleTimeout time.Duration
+	// ImageSweepGrace is the image store sweep's grace period; 0 is the sweep's default.
+	ImageSweepGrace time.Duration
 }
 
 // Default is the configuration with no ConfigMap.
@@ -122,7 +129,7 @@ func parse(data map[string]string) (Config, []error) {
 			c.PullSecretWait = d
 		}
 	}
-	for key, dst := range map[string]*time.Duration{KeyImageCopyTimeout: &c.ImageCopyTimeout, KeyImageCopyIdleTimeout: &c.ImageCopyIdleTimeout} {
+	for key, dst := range map[string]*time.Duration{KeyImageCopyTimeout: &c.ImageCopyTimeout, KeyImageCopyIdleTimeout: &c.ImageCopyIdleTimeout, KeyImageSweepGrace: &c.ImageSweepGrace} {
 		if v := strings.TrimSpace(data[key]); v != "" {
 			d, err := parseDuration(v)
 			if err != nil || d <= 0 {

@@ -58,6 +58,8 @@ func TestParse(t *testing.T) {
 		{"zero image copy timeout: every copy is bounded", map[string]string{KeyImageCopyTimeout: "0"}, nil, KeyImageCopyTimeout},
 		{"negative image copy idle timeout", map[string]string{KeyImageCopyIdleTimeout: "-2m"}, nil, KeyImageCopyIdleTimeout},
 		{"zero image copy idle timeout", map[string]string{KeyImageCopyIdleTimeout: "0s"}, nil, KeyImageCopyIdleTimeout},
+		{"image sweep grace", map[string]string{KeyImageSweepGrace: "10m"}, func(c Config) bool { return c.ImageSweepGrace == 10*time.Minute }, ""},
+		{"zero image sweep grace", map[string]string{KeyImageSweepGrace: "0"}, nil, KeyImageSweepGrace},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -58,6 +58,7 @@ var registered = []struct {
 	{"openshift.io/18-imagetag-restore", action.KindRestore, []string{"imagetags.image.openshift.io"}},
 	{"openshift.io/07-imagestream-backup", action.KindBackup, []string{"imagestreams.image.openshift.io"}},
 	{"openshift.io/19-imagestream-restore", action.KindRestore, []string{"imagestreams.image.openshift.io"}},
+	{"openshift.io/07-imagestream-delete", action.KindDelete, []string{"imagestreams.image.openshift.io"}},
 	{"openshift.io/20-nonadmin-restore", action.KindRestore, []string{"nonadminbackups.oadp.openshift.io", "nonadminrestores.oadp.openshift.io", "nonadminbackupstoragelocations.oadp.openshift.io"}},
 }
 

@@ -92,10 +92,32 @@ func (b *Backup) Execute(item runtime.Unstructured, backup *velerov1.Backup) (ru
 		bi.Log.Infof("image copy skipped for this image stream (%s)", keys.SkipImageCopy)
 		return bi.Obj, nil, nil
 	}
-	if err := BackupImages(context.Background(), bi, b.Engine, locationTarget{b}); err != nil {
+	ctx := context.Background()
+	if err := BackupImages(ctx, bi, b.Engine, locationTarget{b}); err != nil {
+		return nil, nil, err
+	}
+	if err := b.record(ctx, bi); err != nil {
 		return nil, nil, err
 	}
 	return bi.Obj, nil, nil
+}
+
+// record writes the backup's reference record of the stream (which manifests of its repository
+// the backup needs), so that deleting the backup frees exactly what no other backup needs. A
+// stream whose images were not copied into the store has none.
+func (b *Backup) record(ctx context.Context, bi *action.BackupItem) error {
+	refs, ok := StreamRefs(bi.Obj.Object)
+	if !ok {
+		return nil
+	}
+	store, err := b.stores.get(ctx, b.Cluster, b.Engine, bi.Backup.Namespace, bi.Backup.Spec.StorageLocation, bi.Log)
+	if err != nil {
+		return fmt.Errorf("image copy: %w", err)
+	}
+	if err := store.WriteRecord(ctx, bi.Backup.Name, refs.Repository, refs.Manifests); err != nil {
+		return fmt.Errorf("image copy: %w", err)
+	}
+	return nil
 }
 
 // locationTarget is the image store of the Backup's storage location (SPEC §5).
@@ -107,6 +129,14 @@ func (t locationTarget) Open(ctx context.Context, bi *action.BackupItem) (Endpoi
 	}
 	store, err := t.b.stores.get(ctx, t.b.Cluster, t.b.Engine, bi.Backup.Namespace, bi.Backup.Spec.StorageLocation, bi.Log)
 	if err != nil {
+		return nil, fmt.Errorf("image copy: %w", err)
+	}
+	// The record goes first (every digest of the stream's history), so that a sweep running
+	// while the images copy (another cluster's, unaware of this backup) sees what the backup is
+	// about to reference, even the images it finds already stored and does not write. The copy
+	// rewrites it with what was stored.
+	refs := streamDigests(bi.Obj.Object)
+	if err := store.WriteRecord(ctx, bi.Backup.Name, refs.Repository, refs.Manifests); err != nil {
 		return nil, fmt.Errorf("image copy: %w", err)
 	}
 	return store, nil

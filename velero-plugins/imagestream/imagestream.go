@@ -38,6 +38,7 @@ func Registrations() []action.Registration {
 	return []action.Registration{
 		{Name: BackupName, Kind: action.KindBackup, New: func(env action.Env) (any, error) { return NewBackup(env), nil }},
 		{Name: RestoreName, Kind: action.KindRestore, New: func(env action.Env) (any, error) { return NewRestore(env), nil }},
+		{Name: DeleteName, Kind: action.KindDelete, New: func(env action.Env) (any, error) { return NewDelete(env), nil }},
 	}
 }
 
