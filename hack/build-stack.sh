@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Build the real components of the local end-to-end stack into bin/stack/ (incremental:
 # with a warm Go cache every step takes seconds). The components are pinned by Go modules under
-# build/ (see build/README.md). Runs are serialized (a lock in bin/stack/), so one started while
-# another builds waits for it and then finds its binaries current.
+# build/ (see build/README.md). A module's build is serialized (a lock in
+# bin/stack/.mod-<module>/), so a run started while another builds the same module waits for it and
+# then finds its binaries current; runs building different modules go on side by side.
 #
 #   hack/build-stack.sh            build everything (and apt-install etcd-server when missing)
 #   hack/build-stack.sh NAME...    build only these: kube-apiserver velero-1.18 velero-1.14
@@ -118,7 +119,11 @@ build_module() {
       ldflags="$LDFLAGS -X k8s.io/component-base/version.gitVersion=v$kv -X k8s.io/component-base/version.gitMajor=${kv%%.*} -X k8s.io/component-base/version.gitMinor=$(cut -d. -f2 <<<"$kv") -X k8s.io/component-base/version.gitTreeState=clean"
     fi
   done
-  (cd "$ROOT/build/$mod" && go build -ldflags="$ldflags" -o "$BIN/.mod-$mod/" "${pkgs[@]}")
+  # One build of a module at a time: a second run building the same module (hack/test.sh's
+  # background build and e2e's, say) waits for the first, then finds its binaries current. Runs
+  # building different modules go on side by side.
+  mkdir -p "$BIN/.mod-$mod"
+  (cd "$ROOT/build/$mod" && flock "$BIN/.mod-$mod/.lock" go build -ldflags="$ldflags" -o "$BIN/.mod-$mod/" "${pkgs[@]}")
   for spec in "$@"; do
     IFS='|' read -r _ _ pkg out <<<"$spec"
     ln -f "$BIN/.mod-$mod/${pkg##*/}" "$BIN/$out"
@@ -129,10 +134,6 @@ build_module() {
 if [[ $# -eq 0 ]]; then
   set -- etcd kube-apiserver kubectl velero-1.18 velero-1.14 velero-plugin-for-aws s3 registry plugin
 fi
-# One build at a time: a second run (make test's, while .ci/run's is still building) waits, then
-# finds everything current.
-exec 9>"$BIN/.build.lock"
-flock 9
 GO_COMPONENTS=()
 for c in "$@"; do build_one "$c"; done
 modules=()
