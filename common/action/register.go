@@ -1,7 +1,9 @@
 package action
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"sync"
@@ -128,6 +130,26 @@ func (p *ProcessEnv) Env(log logrus.FieldLogger) Env {
 type Command struct {
 	Name, Usage string
 	Run         func(args []string) int
+}
+
+// ParseCommandArgs parses a command's flags, which take no positional arguments. ok is false when
+// the command is to end with code: 0 for --help, 2 for a bad flag or an extra argument (with the
+// error and the flag set's usage on stderr).
+func ParseCommandArgs(fs *pflag.FlagSet, args []string, stderr io.Writer) (code int, ok bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return 0, false
+		}
+		fmt.Fprintln(stderr, err)
+		fs.Usage()
+		return 2, false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return 2, false
+	}
+	return 0, true
 }
 
 // runCommand runs the command whose Name is args[0]; ran is false when there is none. Velero

@@ -2,7 +2,6 @@ package quiesce
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -147,18 +146,8 @@ func rollbackCommand(stdout, stderr io.Writer, connect func(kubeconfig string) (
 		namespaces := fs.StringSliceP("namespace", "n", nil, "namespace to unquiesce (repeat, or comma-separate, for several)")
 		kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (default $KUBECONFIG, else in-cluster)")
 		dryRun := fs.Bool("dry-run", false, "print what would change without writing to the cluster")
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, pflag.ErrHelp) {
-				return 0
-			}
-			fmt.Fprintln(stderr, err)
-			fs.Usage()
-			return 2
-		}
-		if fs.NArg() > 0 {
-			fmt.Fprintf(stderr, "unexpected argument %q\n", fs.Arg(0))
-			fs.Usage()
-			return 2
+		if code, ok := action.ParseCommandArgs(fs, args, stderr); !ok {
+			return code
 		}
 		var nss []string
 		for _, ns := range *namespaces {

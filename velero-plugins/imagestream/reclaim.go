@@ -2,7 +2,6 @@ package imagestream
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -53,18 +52,8 @@ func reclaimCommand(stdout, stderr io.Writer, connect func() (Cluster, BackupLis
 		apply := fs.Bool("apply", false, "delete (default: dry run, nothing is changed)")
 		grace := fs.Duration("grace", imagecopy.DefaultSweepGrace, "keep what was written or linked more recently than this")
 		timeout := fs.Duration("timeout", 2*time.Hour, "stop after this long (a stopped sweep is finished by the next one)")
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, pflag.ErrHelp) {
-				return 0
-			}
-			fmt.Fprintln(stderr, err)
-			fs.Usage()
-			return 2
-		}
-		if fs.NArg() > 0 {
-			fmt.Fprintf(stderr, "unexpected argument %q\n", fs.Arg(0))
-			fs.Usage()
-			return 2
+		if code, ok := action.ParseCommandArgs(fs, args, stderr); !ok {
+			return code
 		}
 		if strings.TrimSpace(*location) == "" {
 			fmt.Fprintln(stderr, "no location given: --location is required")
