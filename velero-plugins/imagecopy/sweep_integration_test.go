@@ -5,6 +5,11 @@ package imagecopy
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -13,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go/aws"
+	"github.com/aws/aws-sdk-go/service/s3"
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/opencontainers/go-digest"
 
@@ -502,4 +509,169 @@ func TestSweepInterruptedConverges(t *testing.T) {
 		t.Errorf("after the rerun the store differs from an uninterrupted sweep's: missing %v, extra %v", removed, added)
 	}
 	f.restore(t, f.open(t, nil), "B", "C")
+}
+
+// TestSweepCleansLeftoversOfFailedCopies: upload folders older than a day and unfinished
+// multipart uploads under the store older than a day are removed by the sweep (a dry run only
+// counts them); younger ones, multipart uploads outside the store, and the stored images stay.
+func TestSweepCleansLeftoversOfFailedCopies(t *testing.T) {
+	f := newGCFixture(t)
+	ctx := context.Background()
+	st := f.open(t, nil)
+	f.backup(t, st, "b1", "A")
+	now := time.Now()
+	uploadDir := func(id string) string { return repositoriesRoot + "/ns/app/_uploads/" + id }
+	leftover := func(id string, started time.Time) {
+		t.Helper()
+		for name, content := range map[string]string{"startedat": started.UTC().Format(time.RFC3339), "data": "half a layer"} {
+			if err := st.driver.PutContent(ctx, uploadDir(id)+"/"+name, []byte(content)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	const oldID, youngID = "0b7d4d3a-6f3e-4a4e-9a57-3f6f0c1f7a11", "5c2e9a80-1d44-4b8f-a0a2-7e1b8d9c4e22"
+	leftover(oldID, now.Add(-50*time.Hour))
+	leftover(youngID, now.Add(-time.Hour))
+	client := f.s3.client(f.s3.secretKey)
+	startMultipart := func(key string) {
+		t.Helper()
+		out, err := client.CreateMultipartUpload(&s3.CreateMultipartUploadInput{Bucket: &f.s3.bucket, Key: &key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.UploadPart(&s3.UploadPartInput{Bucket: &f.s3.bucket, Key: &key, UploadId: out.UploadId,
+			PartNumber: aws.Int64(1), Body: strings.NewReader("part of a blob")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inStore := gcPrefix + "/" + ImagesDir + "/docker/registry/v2/blobs/sha256/ab/abandoned/data"
+	outside := "someone-else/big-file"
+	startMultipart(inStore)
+	startMultipart(outside)
+	keysBefore := f.storeKeys(t)
+	bk := &fakeBackups{existing: map[string]bool{"b1": true}}
+
+	// The multipart uploads were started now: a day later they are leftovers.
+	dayLater := func() time.Time { return now.Add(25 * time.Hour) }
+	rep, err := st.Sweep(ctx, SweepOptions{Backups: bk, Full: true, DryRun: true, Now: dayLater})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Uploads != 2 || rep.MultipartUploads != 1 || len(rep.Warnings) > 0 {
+		t.Errorf("dry run a day later: %s, warnings %v; want 2 upload folders and 1 multipart upload counted", rep, rep.Warnings)
+	}
+	if removed, added := diffKeys(keysBefore, f.storeKeys(t)); len(removed)+len(added) > 0 {
+		t.Errorf("the dry run changed the store: removed %v, added %v", removed, added)
+	}
+	if got := multipartUploads(t, f.s3); len(got) != 2 {
+		t.Errorf("the dry run changed the multipart uploads: %v", got)
+	}
+
+	// Now: only the upload folder started 50 hours ago is old enough.
+	rep, err = st.Sweep(ctx, SweepOptions{Backups: bk, Full: true, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Uploads != 1 || rep.MultipartUploads != 0 || rep.Manifests+rep.Blobs != 0 || len(rep.Warnings) > 0 {
+		t.Errorf("sweep now: %s, warnings %v; want only the old upload folder removed", rep, rep.Warnings)
+	}
+	removed, added := diffKeys(keysBefore, f.storeKeys(t))
+	for _, k := range removed {
+		if !strings.Contains(k, "/_uploads/"+oldID+"/") {
+			t.Errorf("sweep now removed %s", k)
+		}
+	}
+	if len(removed) != 2 || len(added) > 0 {
+		t.Errorf("sweep now: removed %v, added %v; want the old upload folder's 2 objects removed", removed, added)
+	}
+
+	rep, err = st.Sweep(ctx, SweepOptions{Backups: bk, Full: true, Now: dayLater})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Uploads != 1 || rep.MultipartUploads != 1 || len(rep.Warnings) > 0 {
+		t.Errorf("sweep a day later: %s, warnings %v; want the young upload folder and the store's multipart upload removed", rep, rep.Warnings)
+	}
+	if got := multipartUploads(t, f.s3); !slices.Equal(got, []string{outside}) {
+		t.Errorf("multipart uploads after the sweep: %v; want only %s (outside the store)", got, outside)
+	}
+	for _, k := range f.storeKeys(t) {
+		if strings.Contains(k, "/_uploads/") {
+			t.Errorf("upload folder left: %s", k)
+		}
+	}
+	f.restore(t, f.open(t, nil), "A")
+}
+
+// TestSweepReportsLeftoversItMayNotClean: where the credentials may not list or abort multipart
+// uploads (an S3 proxy answers AccessDenied to those requests), the sweep still frees what it
+// may and reports what it could not do, naming the permission, instead of failing.
+func TestSweepReportsLeftoversItMayNotClean(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		denied func(*http.Request) bool
+		want   string
+	}{
+		{"list denied", func(r *http.Request) bool { return r.Method == http.MethodGet && r.URL.Query().Has("uploads") },
+			"needs s3:ListBucketMultipartUploads and s3:AbortMultipartUpload"},
+		{"abort denied", func(r *http.Request) bool { return r.Method == http.MethodDelete && r.URL.Query().Has("uploadId") },
+			"not aborted (needs s3:AbortMultipartUpload)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newGCFixture(t)
+			ctx := context.Background()
+			st := f.open(t, nil)
+			f.backup(t, st, "b1", "A")
+			f.backup(t, st, "b2", "C")
+			key := gcPrefix + "/" + ImagesDir + "/docker/registry/v2/blobs/sha256/ab/abandoned/data"
+			client := f.s3.client(f.s3.secretKey)
+			if _, err := client.CreateMultipartUpload(&s3.CreateMultipartUploadInput{Bucket: &f.s3.bucket, Key: &key}); err != nil {
+				t.Fatal(err)
+			}
+			target, _ := url.Parse(f.s3.url())
+			upstream := httputil.NewSingleHostReverseProxy(target)
+			upstream.Transport = &http.Transport{TLSClientConfig: loopbackPKI(t).ClientTLS()}
+			var deniedCalls atomic.Int32
+			proxy := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tc.denied(r) {
+					deniedCalls.Add(1)
+					w.WriteHeader(http.StatusForbidden)
+					fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>`)
+					return
+				}
+				upstream.ServeHTTP(w, r)
+			}))
+			proxy.TLS = loopbackPKI(t).ServerTLS()
+			proxy.StartTLS()
+			t.Cleanup(proxy.Close)
+			bsl := f.s3.bsl("default", gcPrefix)
+			bsl.Spec.Config["s3Url"] = proxy.URL
+			log, _ := newTestLog(t)
+			limited, err := OpenStore(ctx, bsl, StoreOptions{Credentials: f.s3.credentials(f.s3.secretKey), Log: log})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := limited.RetireBackup(ctx, "b1", nil); err != nil {
+				t.Fatal(err)
+			}
+			rep, err := limited.Sweep(ctx, SweepOptions{Backups: &fakeBackups{existing: map[string]bool{"b2": true}}, Deleting: "b1",
+				Now: func() time.Time { return time.Now().Add(25 * time.Hour) }})
+			if err != nil {
+				t.Fatalf("sweep failed instead of reporting the cleanup it may not do: %v", err)
+			}
+			if deniedCalls.Load() == 0 {
+				t.Fatal("the sweep never made the denied request")
+			}
+			if len(rep.Warnings) != 1 || !strings.Contains(rep.Warnings[0], tc.want) {
+				t.Errorf("warnings %q; want one naming %q", rep.Warnings, tc.want)
+			}
+			if rep.Manifests == 0 || rep.Blobs == 0 {
+				t.Errorf("sweep: %s; want b1's own manifests and blobs freed all the same", rep)
+			}
+			if got := multipartUploads(t, f.s3); len(got) != 1 {
+				t.Errorf("multipart uploads %v; want the one the sweep could not abort", got)
+			}
+			f.restore(t, f.open(t, nil), "C")
+		})
+	}
 }
