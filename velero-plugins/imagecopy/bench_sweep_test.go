@@ -3,6 +3,7 @@ package imagecopy
 import (
 	"context"
 	"fmt"
+	"io"
 	"path"
 	"strings"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
 	"github.com/opencontainers/go-digest"
+	"github.com/sirupsen/logrus"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -135,6 +137,10 @@ func populateSweepStore(b *testing.B, drv storagedriver.StorageDriver, st *Store
 //
 //	go test -tags containers_image_openpgp -run '^$' -bench BenchmarkSweep -benchtime 1x -count 3 ./velero-plugins/imagecopy/
 func BenchmarkSweep(b *testing.B) {
+	// distribution's Vacuum and PurgeUploads log every path through logrus' standard logger.
+	out := logrus.StandardLogger().Out
+	logrus.SetOutput(io.Discard)
+	b.Cleanup(func() { logrus.SetOutput(out) })
 	for _, repos := range []int{10, 100} {
 		for _, mode := range []struct {
 			name string
