@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -304,8 +305,14 @@ func benchSetting(t *testing.T, env Env, c *Cluster) string {
 	if a := strings.TrimSpace(os.Getenv("VELERO_SERVER_ARGS")); a != "" {
 		serverArgs = " with `" + a + "`"
 	}
-	return fmt.Sprintf("%s, Velero %s server (out of cluster%s), kube-apiserver %s, 2-core machine shared with other builds and tests",
-		time.Now().UTC().Format("2006-01-02"), env.Get(t, "VELERO_VERSION"), serverArgs, v.GitVersion)
+	// How busy the machine was while the runs took place (the stack and the runs included): the
+	// 15-minute load average at the end, from /proc/loadavg.
+	load := "unknown"
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil && len(strings.Fields(string(b))) >= 3 {
+		load = strings.Fields(string(b))[2]
+	}
+	return fmt.Sprintf("%s, Velero %s server (out of cluster%s), kube-apiserver %s, %d-core machine (15-minute load average %s at the end)",
+		time.Now().UTC().Format("2006-01-02"), env.Get(t, "VELERO_VERSION"), serverArgs, v.GitVersion, runtime.NumCPU(), load)
 }
 
 func fileSize(t *testing.T, p string) int64 {
