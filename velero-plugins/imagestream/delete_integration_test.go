@@ -11,6 +11,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,11 +90,20 @@ func writeTarball(t *testing.T, bsl *velerov1.BackupStorageLocation, backup stri
 	}
 }
 
-// TestDeleteFreesOnlyTheDeletedBackupsImages: backup-1 holds generations 1 and 2 of app/web,
-// backup-2 (taken before reference records existed: it has only its tarball) generation 2 and
-// v1. Deleting backup-1 through the delete action frees generation 1 only, once for all its
-// streams, and remembers backup-2's derived references; deleting backup-2 then frees the rest.
-func TestDeleteFreesOnlyTheDeletedBackupsImages(t *testing.T) {
+// imageBackups: backup-1 holds generations 1 and 2 of app/web, backup-2 generation 2 and v1,
+// both taken by the backup action into a filesystem location (records and tarballs written).
+type imageBackups struct {
+	cluster        *fakeCluster
+	bsl            *velerov1.BackupStorageLocation
+	env            action.Env
+	store          *imagecopy.Store
+	gen1, gen2, v1 digest.Digest
+	item1, item2   *unstructured.Unstructured
+	bk1, bk2       *velerov1.Backup
+	stored         func(digest.Digest) bool
+}
+
+func newImageBackups(t *testing.T) *imageBackups {
 	p := newPKI(t)
 	token := "sa-token-" + fmt.Sprint(time.Now().UnixNano())
 	srcReg := testregistry.Start(t, p, token)
@@ -148,14 +160,28 @@ func TestDeleteFreesOnlyTheDeletedBackupsImages(t *testing.T) {
 			t.Fatalf("%s wrote no reference record (%v)", b, err)
 		}
 	}
-	// backup-2 as if taken before records existed.
-	if err := os.RemoveAll(filepath.Join(bsl.Spec.Config["path"], "b", "p", imagecopy.ImagesDir, "backups", "backup-2")); err != nil {
-		t.Fatal(err)
-	}
-	stored := func(d digest.Digest) bool {
+	f := &imageBackups{cluster: cluster, bsl: bsl, env: env, store: store, gen1: gen1, gen2: gen2, v1: v1d,
+		item1: item1, item2: item2, bk1: bk1, bk2: bk2}
+	f.stored = func(d digest.Digest) bool {
 		img, _ := store.Image("app/web", d.String())
 		_, err := store.Resolve(ctx, img)
 		return err == nil
+	}
+	return f
+}
+
+// TestDeleteFreesOnlyTheDeletedBackupsImages: backup-1 holds generations 1 and 2 of app/web,
+// backup-2 (taken before reference records existed: it has only its tarball) generation 2 and
+// v1. Deleting backup-1 through the delete action frees generation 1 only, once for all its
+// streams, and remembers backup-2's derived references; deleting backup-2 then frees the rest.
+func TestDeleteFreesOnlyTheDeletedBackupsImages(t *testing.T) {
+	f := newImageBackups(t)
+	cluster, bsl, env, store, ctx := f.cluster, f.bsl, f.env, f.store, context.Background()
+	gen1, gen2, v1d, stored := f.gen1, f.gen2, f.v1, f.stored
+	item1, bk1, item2, bk2 := f.item1, f.bk1, f.item2, f.bk2
+	// backup-2 as if taken before records existed.
+	if err := os.RemoveAll(filepath.Join(bsl.Spec.Config["path"], "b", "p", imagecopy.ImagesDir, "backups", "backup-2")); err != nil {
+		t.Fatal(err)
 	}
 	time.Sleep(20 * time.Millisecond)
 
@@ -207,5 +233,51 @@ func TestDeleteFreesOnlyTheDeletedBackupsImages(t *testing.T) {
 	})
 	if len(left) > 0 {
 		t.Errorf("blobs left: %v", left)
+	}
+}
+
+// TestReclaimImagesOfBackupsDeletedWithoutThePlugin: backup-1 is deleted while the plugin was
+// not installed (its Backup and its folder gone, its images and records left in the store).
+// reclaim-images without --apply prints what it would free and changes nothing; with --apply it
+// frees exactly generation 1 (backup-2's images stay), and a rerun finds nothing left to free.
+func TestReclaimImagesOfBackupsDeletedWithoutThePlugin(t *testing.T) {
+	f := newImageBackups(t)
+	delete(f.cluster.backups, "velero/backup-1")
+	if err := os.RemoveAll(filepath.Join(f.bsl.Spec.Config["path"], "b", "p", "backups", "backup-1")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // past the grace period given below
+	reclaim := func(args ...string) (objects, bytes int64, out string) {
+		t.Helper()
+		var stdout, stderr strings.Builder
+		cmd := reclaimCommand(&stdout, &stderr, func() (Cluster, BackupLister) { return f.cluster, f.cluster }, DefaultEngine())
+		args = append([]string{"--location", "default", "--namespace", "velero", "--grace", "1ms"}, args...)
+		if code := cmd.Run(args); code != 0 {
+			t.Fatalf("reclaim-images %v: exit %d\nstdout: %s\nstderr: %s", args, code, stdout.String(), stderr.String())
+		}
+		m := regexp.MustCompile(`(would free|freed) (\d+) objects, (\d+) bytes`).FindStringSubmatch(stdout.String())
+		if m == nil {
+			t.Fatalf("reclaim-images %v printed no count of objects and bytes: %q", args, stdout.String())
+		}
+		objects, _ = strconv.ParseInt(m[2], 10, 64)
+		bytes, _ = strconv.ParseInt(m[3], 10, 64)
+		return objects, bytes, stdout.String()
+	}
+	wouldObjects, wouldBytes, out := reclaim()
+	if !strings.Contains(out, "would free") || wouldObjects == 0 || wouldBytes == 0 {
+		t.Errorf("dry run: %q; want a non-zero count of what it would free", out)
+	}
+	if !f.stored(f.gen1) || !f.stored(f.gen2) || !f.stored(f.v1) {
+		t.Fatal("the dry run freed images")
+	}
+	objects, bytes, out := reclaim("--apply")
+	if !strings.Contains(out, "freed") || objects != wouldObjects || bytes != wouldBytes {
+		t.Errorf("--apply: %q; want %d objects, %d bytes freed as the dry run said", out, wouldObjects, wouldBytes)
+	}
+	if f.stored(f.gen1) || !f.stored(f.gen2) || !f.stored(f.v1) {
+		t.Errorf("after --apply: gen1 %v gen2 %v v1 %v; want only gen1 (backup-1's own) freed", f.stored(f.gen1), f.stored(f.gen2), f.stored(f.v1))
+	}
+	if objects, _, out := reclaim(); objects != 0 {
+		t.Errorf("rerun: %q; want nothing left to free", out)
 	}
 }
