@@ -247,13 +247,21 @@ func TestReclaimImagesOfBackupsDeletedWithoutThePlugin(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(20 * time.Millisecond) // past the grace period given below
+	// What the process's standard logger prints (the command runs as its own process).
+	std := logrus.StandardLogger()
+	defer std.SetOutput(std.Out)
 	reclaim := func(args ...string) (objects, bytes int64, out string) {
 		t.Helper()
 		var stdout, stderr strings.Builder
+		processLog := &lockedBuffer{}
+		std.SetOutput(processLog)
 		cmd := reclaimCommand(&stdout, &stderr, func() (Cluster, BackupLister) { return f.cluster, f.cluster }, DefaultEngine())
 		args = append([]string{"--location", "default", "--namespace", "velero", "--grace", "1ms"}, args...)
 		if code := cmd.Run(args); code != 0 {
 			t.Fatalf("reclaim-images %v: exit %d\nstdout: %s\nstderr: %s", args, code, stdout.String(), stderr.String())
+		}
+		if all := stderr.String() + processLog.String(); strings.Contains(all, "level=info") {
+			t.Errorf("reclaim-images %v printed the sweep helpers' info lines: %s", args, all)
 		}
 		m := regexp.MustCompile(`(would free|freed) (\d+) objects, (\d+) bytes`).FindStringSubmatch(stdout.String())
 		if m == nil {

@@ -68,6 +68,14 @@ func reclaimCommand(stdout, stderr io.Writer, connect func() (Cluster, BackupLis
 		}
 		log := logrus.New()
 		log.Out = stderr
+		// distribution's sweep helpers log every path they delete at info through logrus'
+		// standard logger (thousands of lines for a large store); the command prints its own
+		// summary, so only their warnings and errors are shown, on the command's stderr.
+		std := logrus.StandardLogger()
+		out, level := std.Out, std.GetLevel()
+		std.SetOutput(stderr)
+		std.SetLevel(logrus.WarnLevel)
+		defer func() { std.SetOutput(out); std.SetLevel(level) }()
 		ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 		defer cancel()
 		cluster, lister := connect()
