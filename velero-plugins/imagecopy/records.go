@@ -102,8 +102,7 @@ func (s *Store) records(ctx context.Context, dir string) (map[string][]ImageRefs
 	for _, p := range files {
 		data, err := s.driver.GetContent(ctx, p)
 		if err != nil {
-			var nf storagedriver.PathNotFoundError
-			if errors.As(err, &nf) {
+			if isNotFound(err) {
 				continue // deleted since the listing
 			}
 			return nil, nil, fmt.Errorf("%s: reading image reference record %s: %w", s.desc, p, err)
@@ -140,8 +139,7 @@ func (s *Store) recordFiles(ctx context.Context, dir string) ([]string, error) {
 		}
 		return nil
 	})
-	var nf storagedriver.PathNotFoundError
-	if err != nil && !errors.As(err, &nf) {
+	if ignoreNotFound(err) != nil {
 		return nil, fmt.Errorf("%s: listing image reference records under %s: %w", s.desc, dir, err)
 	}
 	sort.Strings(files)
@@ -189,11 +187,8 @@ func (s *Store) RetireBackup(ctx context.Context, backup string, derive func(con
 			return 0, fmt.Errorf("%s: writing %s: %w", s.desc, to, err)
 		}
 	}
-	if err := s.driver.Delete(ctx, dir); err != nil {
-		var nf storagedriver.PathNotFoundError
-		if !errors.As(err, &nf) {
-			return 0, fmt.Errorf("%s: deleting %s: %w", s.desc, dir, err)
-		}
+	if err := ignoreNotFound(s.driver.Delete(ctx, dir)); err != nil {
+		return 0, fmt.Errorf("%s: deleting %s: %w", s.desc, dir, err)
 	}
 	return len(files), nil
 }
@@ -208,8 +203,7 @@ func (s *Store) LocationBackups(ctx context.Context) (map[string]bool, error) {
 		return nil, fmt.Errorf("%s: the location's backups cannot be listed (store not opened from a location)", s.desc)
 	}
 	entries, err := s.location.List(ctx, "/backups")
-	var nf storagedriver.PathNotFoundError
-	if errors.As(err, &nf) {
+	if isNotFound(err) {
 		return map[string]bool{}, nil
 	}
 	if err != nil {
@@ -232,8 +226,7 @@ func (s *Store) BackupContents(ctx context.Context, backup string) (io.ReadClose
 		return nil, fmt.Errorf("%s: backup %s cannot be read (store not opened from a location)", s.desc, backup)
 	}
 	rc, err := s.location.Reader(ctx, path.Join("/backups", backup, backup+".tar.gz"), 0)
-	var nf storagedriver.PathNotFoundError
-	if errors.As(err, &nf) {
+	if isNotFound(err) {
 		return nil, ErrNoContents
 	}
 	if err != nil {

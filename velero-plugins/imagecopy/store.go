@@ -176,8 +176,7 @@ func (s *Store) String() string { return s.desc }
 // unreachable endpoint, with an error naming the location.
 func (s *Store) Check(ctx context.Context) error {
 	_, err := s.driver.List(ctx, "/")
-	var notFound storagedriver.PathNotFoundError
-	if err != nil && !errors.As(err, &notFound) {
+	if ignoreNotFound(err) != nil {
 		return fmt.Errorf("%s: cannot access the image store: %w", s.desc, err)
 	}
 	return nil

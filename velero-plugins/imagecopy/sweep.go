@@ -318,10 +318,9 @@ func (s *Store) Sweep(ctx context.Context, o SweepOptions) (SweepReport, error) 
 			continue
 		}
 		fi, err := s.driver.Stat(ctx, p)
-		var nf storagedriver.PathNotFoundError
 		var size int64 = -1
 		switch {
-		case errors.As(err, &nf):
+		case isNotFound(err):
 		case err != nil:
 			return rep, fmt.Errorf("sweep of %s: blob %s: %w", s.desc, d, err)
 		case fi.ModTime().After(recent):
@@ -357,7 +356,6 @@ func (s *Store) Sweep(ctx context.Context, o SweepOptions) (SweepReport, error) 
 		}
 		return links[i].repo < links[j].repo
 	})
-	rep.Manifests = 0
 	for _, rd := range manifests {
 		if _, ok := scan.revisions[rd]; ok {
 			rep.Manifests++
@@ -527,9 +525,8 @@ func (m *marker) mark(ctx context.Context, rd repoDigest, set map[repoDigest]boo
 			return nil // not a digest this store can hold
 		}
 		data, err := m.s.driver.GetContent(ctx, p)
-		var nf storagedriver.PathNotFoundError
 		switch {
-		case errors.As(err, &nf):
+		case isNotFound(err):
 		case err != nil:
 			return fmt.Errorf("sweep of %s: reading manifest %s@%s: %w", m.s.desc, rd.repo, rd.d, err)
 		default:
@@ -693,8 +690,7 @@ func (s *Store) scan(ctx context.Context) (storeScan, error) {
 		}
 		return nil
 	})
-	var nf storagedriver.PathNotFoundError
-	if err != nil && !errors.As(err, &nf) {
+	if ignoreNotFound(err) != nil {
 		return sc, fmt.Errorf("sweep of %s: listing the repositories: %w", s.desc, err)
 	}
 	return sc, nil
@@ -724,16 +720,21 @@ func (s *Store) walkBlobs(ctx context.Context, fn func(digest.Digest)) error {
 		}
 		return nil
 	})
-	var nf storagedriver.PathNotFoundError
-	if err != nil && !errors.As(err, &nf) {
+	if ignoreNotFound(err) != nil {
 		return fmt.Errorf("sweep of %s: listing the blobs: %w", s.desc, err)
 	}
 	return nil
 }
 
-func ignoreNotFound(err error) error {
+// isNotFound: the storage driver found no object at the path.
+func isNotFound(err error) bool {
 	var nf storagedriver.PathNotFoundError
-	if errors.As(err, &nf) {
+	return errors.As(err, &nf)
+}
+
+// ignoreNotFound is err, except that a missing path is no error.
+func ignoreNotFound(err error) error {
+	if isNotFound(err) {
 		return nil
 	}
 	return err
