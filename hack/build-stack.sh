@@ -29,9 +29,9 @@ LDFLAGS="-s -w"
 VELERO_LDFLAGS="$LDFLAGS -X sigs.k8s.io/controller-runtime/pkg/metrics/server.DefaultBindAddress=127.0.0.1:0"
 
 # name | module dir under build/ | main package | output name. Components of one module are built
-# by one `go build` (their shared packages compiled once, links in parallel). build/stack requires
-# the plugin's own dependency versions where they share a module (hack/pin-stack.sh), so most of
-# what it compiles the plugin's build has compiled already.
+# by one `go build` (their shared packages compiled once, links in parallel). build/stack and
+# build/kube require the plugin's own dependency versions where they share a module
+# (hack/pin-stack.sh), so most of what they compile the plugin's build has compiled already.
 COMPONENTS=(
   "kube-apiserver|kube|k8s.io/kubernetes/cmd/kube-apiserver|kube-apiserver"
   "kubectl|kube|k8s.io/kubernetes/cmd/kubectl|kubectl"

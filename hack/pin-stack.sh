@@ -1,14 +1,12 @@
 #!/usr/bin/env bash
-# The stack module that can (build/stack: Velero 1.18, velero-plugin-for-aws, the registry)
-# requires the plugin module's own version of every module it shares with it. With one build configuration (hack/goenv.sh) the Go build
+# The stack modules that can (build/stack: Velero 1.18, velero-plugin-for-aws, the registry;
+# build/kube: kube-apiserver, kubectl) require the plugin module's own version of
+# every module they share with it. With one build configuration (hack/goenv.sh) the Go build
 # cache then compiles each shared package once, for the plugin, its tests and the stack alike,
 # instead of once per version: on a fresh machine that is most of the stack's compile time.
-# Velero 1.14 (build/velero-1.14) and kube-apiserver (build/kube) keep their own versions:
-# kube-apiserver v1.34, the release of the plugin's k8s.io v0.34.1, refuses the legacy objects the
-# end-to-end suite's source cluster must hold (an HPA whose scaleTargetRef.apiVersion is "v1",
-# as OpenShift 3 wrote them).
+# Velero 1.14 (build/velero-1.14) keeps its own, older versions.
 #
-#   hack/pin-stack.sh          require the plugin's versions in build/stack, tidy,
+#   hack/pin-stack.sh          require the plugin's versions in build/stack and build/kube, tidy,
 #                              then check
 #   hack/pin-stack.sh --check  list the shared modules whose version differs from the plugin's
 #                              (a component that needs a newer one than the plugin has); exit 1
@@ -21,6 +19,7 @@ cd "$ROOT"
 # module dir under build/ | the component packages it builds
 PINNED=(
   "stack|github.com/vmware-tanzu/velero/cmd/velero github.com/vmware-tanzu/velero-plugin-for-aws/velero-plugin-for-aws github.com/distribution/distribution/v3/cmd/registry ./htpasswd"
+  "kube|k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl"
 )
 mods_of() { # dir packages...: "path version" of every non-main module the packages link
   local dir=$1

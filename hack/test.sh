@@ -7,7 +7,7 @@
 # installs (etcd-server, buildah) need nothing the unit tests build, so they are built in the
 # background while the unit tests compile and run, at a lower CPU priority: they take what the
 # unit tests leave idle (downloads, links, single-package stretches of the compile). The
-# components that share the plugin's packages (build/stack; hack/pin-stack.sh) and kube-apiserver are
+# components that do share the plugin's packages (build/stack, build/kube; hack/pin-stack.sh) are
 # built after the unit tests, from what those put in the build cache (built concurrently they
 # would compile the same packages twice), while the background build goes on.
 set -euo pipefail
@@ -28,8 +28,8 @@ trap 'kill "$background" 2>/dev/null || true' EXIT
 "${make[@]}" unit build crds-check pins-check
 echo "test: unit tests, plugin binaries, CRD and pin checks: $((SECONDS - t0))s"
 
-# build/stack (the plugin's packages, from the cache the unit tests filled) and kube-apiserver,
-# while the background build goes on (they share no package with it).
+# The components that share the plugin's packages, from the cache the unit tests filled, while
+# the background build goes on (they share no package with it).
 t1=$SECONDS
 hack/build-stack.sh kube-apiserver kubectl velero-1.18 velero-plugin-for-aws registry
 echo "test: the stack's components that share the plugin's packages: $((SECONDS - t1))s"

@@ -78,6 +78,10 @@ type Cluster struct {
 	// RegistryCA is the registry's CA (PEM file), RegistryCredentials a file holding the tests'
 	// "user:password" for it: HTTPS and authentication are required, as on OpenShift.
 	RegistryCA, RegistryCredentials string
+
+	// EtcdURL is the stack's etcd (shared by both clusters), EtcdPrefix this cluster's key prefix
+	// in it (kube-apiserver's --etcd-prefix): where createLegacy writes what the API refuses.
+	EtcdURL, EtcdPrefix string
 }
 
 func newCluster(t testing.TB, env Env, name string) *Cluster {
@@ -91,6 +95,7 @@ func newCluster(t testing.TB, env Env, name string) *Cluster {
 		LogFile:    filepath.Join(env.Get(t, "LOG_DIR"), "velero-"+name+".log"),
 	}
 	c.RegistryCA, c.RegistryCredentials = env.Get(t, "REGISTRY_CA_"+up), env.Get(t, "REGISTRY_CREDENTIALS_"+up)
+	c.EtcdURL, c.EtcdPrefix = env.Get(t, "ETCD_URL"), env.Get(t, "ETCD_PREFIX_"+up)
 	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
 	if err != nil {
 		t.Fatalf("cluster %s: %v", name, err)

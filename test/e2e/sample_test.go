@@ -231,8 +231,10 @@ func createSampleApp(ctx context.Context, t *testing.T, c *Cluster, ns string) *
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: dcName, Image: img("frontend@" + frontendDigest)}}},
 	}, metav1.CreateOptions{}))
 
-	// HorizontalPodAutoscaler on the DC, with the legacy apiVersion v1.
-	createU(ctx, t, c, hpaGVR, ns, map[string]any{
+	// HorizontalPodAutoscaler on the DC, with the legacy apiVersion v1: kept by clusters upgraded
+	// from OpenShift 3, refused by today's API ("apiVersion must specify API group"), so stored
+	// as such a cluster holds it.
+	createLegacy(ctx, t, c, hpaGVR, ns, map[string]any{
 		"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": map[string]any{"name": hpaName},
 		"spec": map[string]any{"minReplicas": int64(1), "maxReplicas": int64(3),
 			"scaleTargetRef": map[string]any{"apiVersion": "v1", "kind": "DeploymentConfig", "name": dcName}},
