@@ -12,6 +12,10 @@
 #                                  floor-plugin, upstream-floor-plugin (make bench-e2e's baselines;
 #                                  not built by default)
 #
+#   hack/build-stack.sh --download NAME...
+#                                  only download the Go modules these components' builds need
+#                                  (no compile): .ci/run does it while lint keeps the CPU busy
+#
 # kubectl is built (from the same pinned k8s.io/kubernetes) only when none is on PATH.
 #
 # Build times are printed and appended to $E2E_DIR/build-times.log.
@@ -48,6 +52,8 @@ log_time() { # name seconds
 
 build_one() {
   local name=$1 spec mod pkg out start
+  # Downloads are for the Go modules of build/ only.
+  [[ -n $DOWNLOAD_ONLY && $name =~ ^(etcd|plugin|floor-plugin|upstream-floor-plugin)$ ]] && return
   if [[ $name == etcd ]]; then
     if ! command -v etcd >/dev/null; then
       start=$SECONDS
@@ -103,6 +109,15 @@ build_one() {
 build_module() {
   local mod=$1 start=$SECONDS spec n pkg out ldflags=$LDFLAGS pkgs=() names=()
   shift
+  if [[ -n $DOWNLOAD_ONLY ]]; then
+    for spec in "$@"; do
+      IFS='|' read -r _ _ pkg _ <<<"$spec"
+      pkgs+=("$pkg")
+    done
+    (cd "$ROOT/build/$mod" && go list -deps "${pkgs[@]}" >/dev/null)
+    log_time "download: module $mod" $((SECONDS - start))
+    return
+  fi
   for spec in "$@"; do
     IFS='|' read -r n _ pkg out <<<"$spec"
     pkgs+=("$pkg")
@@ -131,6 +146,11 @@ build_module() {
   log_time "${names[*]}" $((SECONDS - start))
 }
 
+DOWNLOAD_ONLY=
+if [[ ${1:-} == --download ]]; then
+  DOWNLOAD_ONLY=1
+  shift
+fi
 if [[ $# -eq 0 ]]; then
   set -- etcd kube-apiserver kubectl velero-1.18 velero-1.14 velero-plugin-for-aws s3 registry plugin
 fi
