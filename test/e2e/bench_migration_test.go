@@ -40,7 +40,8 @@ var benchMigrationResources = []schema.GroupVersionResource{
 // run restores into a new namespace (namespaceMapping): without a kube-controller-manager a
 // deleted namespace stays Terminating. After each run the restored objects are listed on B and
 // the ones carrying both migrated-by labels counted, so the numbers are known to exercise the
-// action (all of them with the migration plugin, none without).
+// action (all of them with the migration plugin, none without); then they are deleted, so every
+// run meets the same cluster (emptyBenchNamespace).
 func TestBenchMigrationRestore(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
@@ -134,6 +135,7 @@ func TestBenchMigrationRestore(t *testing.T) {
 		if want := map[string]int{"migration": nObjects}[mode]; res.labelled != want {
 			t.Errorf("restore %s (%s): %d objects carry the migrated-by labels, want %d", target, mode, res.labelled, want)
 		}
+		emptyBenchNamespace(ctx, t, b, target)
 		return res
 	}
 	for i := 0; i < runs; i++ {
