@@ -282,9 +282,10 @@ func countBenchObjects(ctx context.Context, t *testing.T, c *Cluster, ns string)
 
 // emptyBenchNamespace deletes the objects of benchMix's resources in ns on c, so that every timed
 // restore meets the same cluster. Without it each run leaves 2,000 more objects on B (the stack
-// has no controller to delete a namespace's contents), and a restore's informers list them all:
-// restores got slower run after run (28 s to 37 s for Velero alone over one invocation), a drift
-// that is not any mode's cost. The empty namespace stays (deleting it would leave it Terminating).
+// has no controller to delete a namespace's contents), and every restore's cluster-wide informers
+// list them all. Restores still drift slower within an invocation with this (33 s to 38 s for
+// Velero alone, against 28 s to 37 s without): it is one cause, not the only one. The empty
+// namespace stays (deleting it would leave it Terminating).
 func emptyBenchNamespace(ctx context.Context, t *testing.T, c *Cluster, ns string) {
 	t.Helper()
 	for _, res := range benchMigrationResources {
