@@ -109,19 +109,17 @@ build_one() {
 build_module() {
   local mod=$1 start=$SECONDS spec n pkg out ldflags=$LDFLAGS pkgs=() names=()
   shift
+  for spec in "$@"; do
+    IFS='|' read -r n _ pkg _ <<<"$spec"
+    pkgs+=("$pkg")
+    names+=("$n")
+  done
   if [[ -n $DOWNLOAD_ONLY ]]; then
-    for spec in "$@"; do
-      IFS='|' read -r _ _ pkg _ <<<"$spec"
-      pkgs+=("$pkg")
-    done
     (cd "$ROOT/build/$mod" && go list -deps "${pkgs[@]}" >/dev/null)
     log_time "download: module $mod" $((SECONDS - start))
     return
   fi
-  for spec in "$@"; do
-    IFS='|' read -r n _ pkg out <<<"$spec"
-    pkgs+=("$pkg")
-    names+=("$n")
+  for n in "${names[@]}"; do
     if [[ $n == velero-1.* ]]; then
       # Velero reports its version (ServerStatusRequest, `velero version`) from buildinfo.
       ldflags="$VELERO_LDFLAGS -X github.com/vmware-tanzu/velero/pkg/buildinfo.Version=$(cd "$ROOT/build/$mod" && go list -m -f '{{.Version}}' github.com/vmware-tanzu/velero)"

@@ -18,7 +18,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/uuid"
-	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // createLegacy stores obj (a namespaced object of a built-in resource, in the resource's storage
@@ -42,7 +41,7 @@ func createLegacy(ctx context.Context, t *testing.T, c *Cluster, res schema.Grou
 		t.Fatalf("%s: storing legacy %s %s/%s in etcd: %v", c, res.Resource, ns, u.GetName(), err)
 	}
 	var got *unstructured.Unstructured
-	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+	err = poll(ctx, 30*time.Second, func(ctx context.Context) (bool, error) {
 		got, err = c.Dynamic.Resource(res).Namespace(ns).Get(ctx, u.GetName(), metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return false, nil
