@@ -25,7 +25,7 @@ make=(make --no-print-directory)
 thp=$(sed -n 's/.*\[\(.*\)\].*/\1/p' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || true)
 if [[ -n $thp && $thp != always ]]; then
   echo "test: transparent huge pages are '$thp'; with a cold build cache this runs faster after" \
-    "'echo always | sudo tee /sys/kernel/mm/transparent_hugepage/enabled' (README, \"Test\")"
+    "'echo always | sudo tee /sys/kernel/mm/transparent_hugepage/enabled' (README, \"Test and build\")"
 fi
 
 t0=$SECONDS
