@@ -8,8 +8,8 @@
 #
 # Nothing is compiled with DWARF debug information (-gcflags=all=-dwarf=false): the shipped
 # binaries drop it anyway (-ldflags "-s -w"), and not generating it saves about 9% of every
-# compile (BENCHMARKS.md, "Fresh machine"). To debug a test binary with a debugger, set GOFLAGS
-# yourself (this file adds only what is missing from it).
+# compile (BENCHMARKS.md, "Fresh machine"). To debug a test binary with a debugger, put a
+# -gcflags of your own in GOFLAGS: this file adds its own only when GOFLAGS has none.
 export CGO_ENABLED=0
 _goflags=${GOFLAGS-$(go env GOFLAGS)}
 case " $_goflags " in
