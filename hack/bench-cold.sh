@@ -21,11 +21,14 @@ shift || true
 pkgs=("$@")
 [[ ${#pkgs[@]} -gt 0 ]] || pkgs=(k8s.io/client-go/kubernetes)
 
-thp=/sys/kernel/mm/transparent_hugepage/enabled
-set_thp() { { echo "$1" >"$thp"; } 2>/dev/null || echo "$1" | sudo -n tee "$thp" >/dev/null; }
-thp_was=$(sed -n 's/.*\[\(.*\)\].*/\1/p' "$thp")
+. hack/thp.sh
+thp_was=$(thp_mode)
+[[ -n $thp_was ]] && thp_set "$thp_was" || {
+  echo "bench-cold: cannot switch $THP_FILE (no transparent huge pages, or neither root nor sudo -n)" >&2
+  exit 1
+}
 work=$(mktemp -d)
-trap 'set_thp "$thp_was" || true; rm -rf "$work"' EXIT
+trap 'thp_set "$thp_was" || true; rm -rf "$work"' EXIT
 
 export CGO_ENABLED=0
 # Binaries go to the scratch directory; a build of library packages only writes nothing (and
@@ -39,7 +42,7 @@ declare -A cpu=()
 for ((r = 1; r <= rounds; r++)); do
   for c in "${configs[@]}"; do
     read -r mode dwarf <<<"$c"
-    set_thp "$mode"
+    thp_set "$mode"
     flags=(-trimpath -tags containers_image_openpgp)
     [[ $dwarf == nodwarf ]] && flags+=(-gcflags=all=-dwarf=false)
     rm -rf "$work/cache" && mkdir -p "$work/cache"

@@ -22,7 +22,8 @@ make=(make --no-print-directory)
 # faults and TLB misses, and `always` cuts its CPU time by about half (BENCHMARKS.md, "Fresh
 # machine"). It is the machine's setting, not this script's: say so, and leave it alone (.ci/run
 # sets it on CI's own machine).
-thp=$(sed -n 's/.*\[\(.*\)\].*/\1/p' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || true)
+. "$ROOT/hack/thp.sh"
+thp=$(thp_mode)
 if [[ -n $thp && $thp != always ]]; then
   echo "test: transparent huge pages are '$thp'; with a cold build cache this runs faster after" \
     "'echo always | sudo tee /sys/kernel/mm/transparent_hugepage/enabled' (README, \"Test and build\")"
