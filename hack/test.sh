@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# make test, README's test command: unit tests, the plugin binaries, the CRD check, the
-# integration tests, then the end-to-end suites on both Velero lines (hack/e2e.sh).
+# make test, README's test command: unit tests, the plugin binaries, the CRD check, then the
+# integration tests beside the end-to-end suites on both Velero lines (hack/e2e.sh, which runs
+# the two lines at once).
 #
 # On a fresh machine most of the time is compiling. The stack components that share no package
 # with the plugin module (Velero 1.14 and versitygw, each pinned by its own module) and the apt
@@ -17,6 +18,9 @@ cd "$ROOT"
 E2E_DIR=${E2E_DIR:-$ROOT/.e2e}
 mkdir -p "$E2E_DIR"
 make=(make --no-print-directory)
+# On ^C or TERM stop here (the EXIT traps below stop what runs in the background).
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # Transparent huge pages: on a virtual machine a cold compile spends much of its time on page
 # faults and TLB misses, and `always` cuts its CPU time by about half (BENCHMARKS.md, "Fresh
@@ -55,7 +59,23 @@ trap - EXIT
 echo "test: waited $((SECONDS - t1))s for the background build; it logged:"
 sed 's/^/  /' "$log"
 
-"${make[@]}" integration e2e
+# The integration tests beside the end-to-end suites (which mostly wait on servers), their
+# output printed when both are done.
+# In a session of its own, so that stopping it stops its go test too.
+ilog=$E2E_DIR/test-integration.log
+setsid bash -c 's=$SECONDS; "$@"; rc=$?; echo "test: integration tests took $((SECONDS - s))s"; exit $rc' \
+  integration "${make[@]}" integration >"$ilog" 2>&1 &
+integration=$!
+trap 'kill -- "-$integration" 2>/dev/null || true' EXIT
+e2e=0
+"${make[@]}" e2e || e2e=$?
+irc=0
+wait "$integration" || irc=$?
+trap - EXIT
+echo "test: ---------------- integration tests (ran beside the end-to-end suites)"
+cat "$ilog"
+((irc == 0)) || { echo "test: integration tests FAILED (above)" >&2; exit 1; }
+((e2e == 0)) || { echo "test: end-to-end suites FAILED (above)" >&2; exit 1; }
 "$ROOT/bin/openshift-velero-plugin" >/dev/null 2>&1 && {
   echo "test: the plugin binary exited 0 when run by hand" >&2
   exit 1
