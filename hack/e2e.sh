@@ -155,7 +155,7 @@ if [[ -z ${E2E_SERIAL:-} ]] && ((${#versions[@]} > 1)); then
   for i in "${!versions[@]}"; do
     ((i > 0)) || continue
     mkdir -p "${dirs[i]}"
-    STACK_PORT_RANGE=$(port_range "$i") setsid "$0" --line "${dirs[i]}" "${versions[i]}" "$@" >"${dirs[i]}.log" 2>&1 &
+    STACK_PORT_RANGE=$(port_range "$i") setsid bash "$ROOT/hack/e2e.sh" --line "${dirs[i]}" "${versions[i]}" "$@" >"${dirs[i]}.log" 2>&1 &
     pids[$i]=$!
   done
   (STACK_PORT_RANGE=$(port_range 0) line "${dirs[0]}" "${versions[0]}" "$@") || rc=1
