@@ -19,7 +19,7 @@
 # The first version's stack works in $E2E_DIR (default .e2e; its env file is what `go test
 # ./test/e2e/` reads by default), every other version's in $E2E_DIR/velero-<version> (its env
 # file: E2E_ENV=$E2E_DIR/velero-<version>/env). Each stack takes its ports from its own slice of
-# the loopback range (STACK_PORT_RANGE), so two stacks starting together cannot pick the same
+# the loopback range (STACK_PORT_SLICE), so two stacks starting together cannot pick the same
 # one. The first version's output is printed as it comes; the others' when they end.
 #
 # The general suite is every test but TestMigration*, against openshift-velero-plugin; the
@@ -126,15 +126,11 @@ for f in openshift-velero-plugin openshift-migration-plugin; do
 done
 echo "e2e: Velero runs the plugins of $STACK_PLUGIN_DIR (E2E_PLUGINS=$plugins)"
 
-# Each line's directory, and its slice of the ports stack.sh picks from (10000 up to the
-# kernel's ephemeral range, as stack.sh's own default).
-read -r ephemeral_lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || ephemeral_lo=32768
-span=$(((ephemeral_lo - 10000) / ${#versions[@]}))
+# Each line's directory; each also gets a slice of its own of the ports stack.sh picks from.
 dirs=()
 for i in "${!versions[@]}"; do
   if ((i == 0)); then dirs+=("$E2E_DIR"); else dirs+=("$E2E_DIR/velero-${versions[i]}"); fi
 done
-port_range() { echo "$((10000 + $1 * span))-$((10000 + ($1 + 1) * span - 1))"; }
 
 rc=0
 declare -A pids=()
@@ -155,10 +151,10 @@ if [[ -z ${E2E_SERIAL:-} ]] && ((${#versions[@]} > 1)); then
   for i in "${!versions[@]}"; do
     ((i > 0)) || continue
     mkdir -p "${dirs[i]}"
-    STACK_PORT_RANGE=$(port_range "$i") setsid bash "$ROOT/hack/e2e.sh" --line "${dirs[i]}" "${versions[i]}" "$@" >"${dirs[i]}.log" 2>&1 &
+    STACK_PORT_SLICE=$i/${#versions[@]} setsid bash "$ROOT/hack/e2e.sh" --line "${dirs[i]}" "${versions[i]}" "$@" >"${dirs[i]}.log" 2>&1 &
     pids[$i]=$!
   done
-  (STACK_PORT_RANGE=$(port_range 0) line "${dirs[0]}" "${versions[0]}" "$@") || rc=1
+  (STACK_PORT_SLICE=0/${#versions[@]} line "${dirs[0]}" "${versions[0]}" "$@") || rc=1
   for i in "${!versions[@]}"; do
     ((i > 0)) || continue
     wait "${pids[$i]}" || rc=1

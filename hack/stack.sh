@@ -40,9 +40,9 @@
 #                    installed)
 #   STACK_NO_BUILD=1 do not run hack/build-stack.sh (binaries must exist)
 #   STACK_KEEP_ON_FAILURE=1  leave the components running when `up` fails (default: stop them)
-#   STACK_PORT_RANGE=LOW-HIGH  pick the loopback ports from LOW to HIGH (default 10000 up to the
-#                    kernel's ephemeral range): hack/e2e.sh gives stacks started together
-#                    disjoint ranges
+#   STACK_PORT_SLICE=I/N  pick the loopback ports from the I-th of N equal slices (from 0) of the
+#                    default range (10000 up to the kernel's ephemeral range): hack/e2e.sh gives
+#                    stacks started together different slices
 #   STACK_AUDIT=1    kube-apiservers write an audit log (Metadata level) to $E2E_DIR/logs/audit-<c>.log
 #   VELERO_SERVER_ARGS  extra arguments for both Velero servers (word-split), e.g.
 #                    "--item-block-worker-count 2" (Velero 1.18)
@@ -80,13 +80,13 @@ read -r EPHEMERAL_LO _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || EP
 PORT_LO=10000
 PORT_SPAN=$((EPHEMERAL_LO - PORT_LO))
 ((PORT_SPAN >= 1000)) || { PORT_LO=1025; PORT_SPAN=$((EPHEMERAL_LO - PORT_LO)); }
-# Stacks started at the same time (hack/e2e.sh runs one per Velero version) each get a range of
-# their own: neither knows which ports the other has picked but not bound yet.
-if [[ -n ${STACK_PORT_RANGE:-} ]]; then
-  [[ $STACK_PORT_RANGE =~ ^([0-9]+)-([0-9]+)$ ]] && ((BASH_REMATCH[2] - BASH_REMATCH[1] >= 100)) ||
-    die "STACK_PORT_RANGE must be LOW-HIGH, at least 100 ports, not $STACK_PORT_RANGE"
-  PORT_LO=${BASH_REMATCH[1]}
-  PORT_SPAN=$((BASH_REMATCH[2] - BASH_REMATCH[1] + 1))
+# Stacks started at the same time (hack/e2e.sh runs one per Velero version) each take a slice of
+# their own of that range: neither knows which ports the other has picked but not bound yet.
+if [[ -n ${STACK_PORT_SLICE:-} ]]; then
+  [[ $STACK_PORT_SLICE =~ ^([0-9]+)/([1-9][0-9]*)$ ]] && ((BASH_REMATCH[1] < BASH_REMATCH[2] && PORT_SPAN / BASH_REMATCH[2] >= 100)) ||
+    die "STACK_PORT_SLICE must be I/N with I < N and at least 100 ports a slice, not $STACK_PORT_SLICE"
+  PORT_SPAN=$((PORT_SPAN / BASH_REMATCH[2]))
+  PORT_LO=$((PORT_LO + BASH_REMATCH[1] * PORT_SPAN))
 fi
 # free_port VAR: set VAR to a loopback TCP port nothing listens on and not handed out before in
 # this run (not called in a subshell, so the record of handed-out ports survives).
